@@ -1,0 +1,271 @@
+"""`Qwen3Reranker`: the public surface of the scoring core."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from tqdm.auto import tqdm
+
+from .batching import common_prefix_length, token_budget_batches
+from .forward import PrefixCache
+from .loading import DTYPES, LoadedModel, ModelKey, load_model, resolve_device, resolve_dtype
+from .prompt import PromptEncoder
+from .registry import ModelRegistry, shared_models
+from .windows import split_into_windows
+
+DEFAULT_MODEL = "Qwen/Qwen3-Reranker-0.6B"
+LongDocuments = Literal["truncate", "window"]
+# Documents are tokenized and scheduled this many at a time, which bounds memory for
+# arbitrarily long streams while leaving plenty of room to sort by length.
+CHUNK_DOCUMENTS = 512
+
+
+@dataclass(frozen=True)
+class RerankResult:
+    """One ranked document: its position in the input, P(yes), its text, and how many windows
+    were scored for it (1 unless ``long_documents="window"`` split it)."""
+
+    index: int
+    score: float
+    document: str
+    windows: int = 1
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One model input: a (query, text) pair and the input document it belongs to."""
+
+    query: str
+    text: str
+    owner: int
+
+
+class Qwen3Reranker:
+    """Scores documents against a query with a Qwen3-Reranker, exactly as the model card does.
+
+    Example:
+        >>> reranker = Qwen3Reranker("Qwen/Qwen3-Reranker-0.6B")
+        >>> reranker.rerank("What is BM25?", ["BM25 is a ranking function.", "Paris is in France."])
+        [RerankResult(index=0, score=0.98, ...), RerankResult(index=1, score=0.01, ...)]
+
+    Args:
+        model: Hugging Face Hub id or local directory of a Qwen3-Reranker (0.6B, 4B or 8B).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``; ``None`` picks the best available.
+        dtype: ``"float32"``, ``"bfloat16"``, ``"float16"``; ``None`` picks float32 on CPU and
+            bfloat16 on CUDA (float16 where bfloat16 is unsupported).
+        max_length: Token limit of one prompt, as in the model card (8192).
+        instruction: Task instruction; ``None`` uses the model card's web-search default.
+        batch_tokens: Padded tokens per forward pass; bounds memory. ``None``: 4096 on CPU,
+            32768 on accelerators.
+        long_documents: ``"truncate"`` cuts documents that overflow ``max_length`` like the model
+            card; ``"window"`` scores overlapping windows and keeps the best window's score.
+        window_overlap: Tokens shared by consecutive windows.
+        show_progress: Show a progress bar while scoring.
+        revision, cache_dir, local_files_only, token: Passed to ``from_pretrained``; ``HF_TOKEN``
+            is honoured when ``token`` is ``None``.
+        registry: Where loaded weights are shared; rerankers with the same model, device, dtype and
+            revision load the weights once per process.
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        max_length: int = 8192,
+        instruction: str | None = None,
+        batch_tokens: int | None = None,
+        long_documents: LongDocuments = "truncate",
+        window_overlap: int = 128,
+        show_progress: bool = False,
+        revision: str | None = None,
+        cache_dir: str | None = None,
+        local_files_only: bool = False,
+        token: str | None = None,
+        registry: ModelRegistry = shared_models,
+    ) -> None:
+        if not isinstance(model, str) or not model.strip():
+            raise ValueError(f"model must be a Hub id or a local directory; got {model!r}.")
+        _check_positive("max_length", max_length)
+        if batch_tokens is not None:
+            _check_positive("batch_tokens", batch_tokens)
+        if long_documents not in ("truncate", "window"):
+            raise ValueError(f"long_documents must be 'truncate' or 'window'; got {long_documents!r}.")
+        if not isinstance(window_overlap, int) or window_overlap < 0:
+            raise ValueError(f"window_overlap must be a non-negative int; got {window_overlap!r}.")
+        self.instruction = instruction
+        self.long_documents = long_documents
+        self.window_overlap = window_overlap
+        self.show_progress = show_progress
+        resolved_device = resolve_device(device)
+        resolved_dtype = resolve_dtype(dtype, resolved_device)
+        self.batch_tokens = batch_tokens or (4096 if resolved_device.type == "cpu" else 32768)
+        self._key = ModelKey(
+            model=model,
+            device=str(resolved_device),
+            dtype=next(name for name, value in DTYPES.items() if value == resolved_dtype),
+            revision=revision,
+            load_options=(("cache_dir", str(cache_dir)), ("local_files_only", str(local_files_only))),
+        )
+        hub_options = {"cache_dir": cache_dir, "local_files_only": local_files_only, "token": token}
+        self._registry = registry
+        self._model: LoadedModel | None = registry.acquire(self._key, lambda: load_model(self._key, hub_options))
+        self._encoder = PromptEncoder.for_tokenizer(self._model.tokenizer, max_length)
+        self._prefix: tuple[tuple[int, ...], PrefixCache | None] = ((), None)
+
+    @property
+    def model_id(self) -> str:
+        return self._key.model
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device(self._key.device)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return DTYPES[self._key.dtype]
+
+    @property
+    def max_length(self) -> int:
+        return self._encoder.max_length
+
+    @property
+    def loaded_model(self) -> LoadedModel:
+        """The shared weights; two rerankers with the same key hold the same object."""
+        if self._model is None:
+            raise RuntimeError("This Qwen3Reranker was closed; create a new one to score again.")
+        return self._model
+
+    def score(self, query: str, documents: Iterable[str], instruction: str | None = None) -> list[float]:
+        """P(yes) for each document, in input order. ``documents`` may be any iterable, including
+        a generator of millions: they are processed in chunks, so memory stays bounded."""
+        _check_query(query)
+        scores, _ = self._score_items(self._items((query, document) for document in documents), instruction)
+        return scores
+
+    def score_pairs(
+        self, pairs: Iterable[tuple[str, str]], instruction: str | None = None
+    ) -> list[float]:
+        """P(yes) for each ``(query, document)`` pair, in input order.
+
+        Pairs of different queries are batched together, which is what a server coalescing many
+        small requests needs; the instruction and system prompt are still computed once.
+        """
+        def checked(pairs: Iterable[tuple[str, str]]) -> Iterator[tuple[str, str]]:
+            for position, pair in enumerate(pairs):
+                if not (isinstance(pair, tuple | list) and len(pair) == 2):
+                    raise TypeError(f"pairs[{position}] must be a (query, document) pair; got {pair!r}.")
+                _check_query(pair[0], name=f"pairs[{position}][0]")
+                yield pair[0], pair[1]
+
+        scores, _ = self._score_items(self._items(checked(pairs)), instruction)
+        return scores
+
+    def rerank(
+        self,
+        query: str,
+        documents: Iterable[str],
+        top_k: int | None = None,
+        instruction: str | None = None,
+    ) -> list[RerankResult]:
+        """Documents sorted by descending score (ties keep input order), at most ``top_k``."""
+        _check_query(query)
+        if top_k is not None:
+            _check_positive("top_k", top_k)
+        documents = list(documents)
+        scores, windows = self._score_items(self._items((query, document) for document in documents), instruction)
+        ranked = sorted(range(len(scores)), key=lambda index: -scores[index])[:top_k]
+        return [RerankResult(index, scores[index], documents[index], windows[index]) for index in ranked]
+
+    def close(self) -> None:
+        """Release this reranker's hold on the shared weights (freed when no one else holds them)."""
+        if self._model is not None:
+            self._model = None
+            self._prefix = ((), None)
+            self._registry.release(self._key)
+
+    def __enter__(self) -> Qwen3Reranker:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"Qwen3Reranker(model={self.model_id!r}, device={self._key.device!r}, dtype={self._key.dtype!r}, "
+            f"max_length={self.max_length}, long_documents={self.long_documents!r})"
+        )
+
+    def _items(self, pairs: Iterable[tuple[str, str]]) -> Iterator[tuple[int, str, str]]:
+        for index, (query, document) in enumerate(pairs):
+            if not isinstance(document, str):
+                raise TypeError(f"documents[{index}] must be a str; got {type(document).__name__}.")
+            yield index, query, document
+
+    def _score_items(
+        self, items: Iterator[tuple[int, str, str]], instruction: str | None
+    ) -> tuple[list[float], list[int]]:
+        """Scores and window counts per input document, chunk by chunk."""
+        instruction = self.instruction if instruction is None else instruction
+        scores: list[float] = []
+        windows: list[int] = []
+        with tqdm(desc="Reranking", unit="doc", disable=not self.show_progress) as progress:
+            while chunk := list(itertools.islice(items, CHUNK_DOCUMENTS)):
+                expanded = self._expand(chunk, instruction)
+                chunk_scores = self._score_chunk(expanded, instruction)
+                scores.extend([float("-inf")] * len(chunk))
+                windows.extend([0] * len(chunk))
+                for item, score in zip(expanded, chunk_scores, strict=True):
+                    scores[item.owner] = max(scores[item.owner], score)
+                    windows[item.owner] += 1
+                progress.update(len(chunk))
+        return scores, windows
+
+    def _expand(self, chunk: Sequence[tuple[int, str, str]], instruction: str | None) -> list[_Item]:
+        if self.long_documents == "truncate":
+            return [_Item(query, document, index) for index, query, document in chunk]
+        return [
+            _Item(query, window, index)
+            for index, query, document in chunk
+            for window in split_into_windows(self._encoder, query, document, instruction, self.window_overlap)
+        ]
+
+    def _score_chunk(self, items: Sequence[_Item], instruction: str | None) -> list[float]:
+        encoded = self._encoder.encode([(item.query, item.text) for item in items], instruction)
+        # Every sequence keeps at least its last token out of the shared prefix: that is where
+        # the answer is read.
+        shared = min(common_prefix_length(encoded), min(len(ids) for ids in encoded) - 1)
+        prefix = self._cached_prefix(encoded[0][:shared])
+        rows = [ids[shared:] for ids in encoded]
+        scores = [0.0] * len(rows)
+        scorer = self.loaded_model.scorer
+        for batch in token_budget_batches([len(row) for row in rows], self.batch_tokens):
+            for index, score in zip(batch, scorer.score([rows[i] for i in batch], prefix), strict=True):
+                scores[index] = score
+        return scores
+
+    def _cached_prefix(self, prefix_ids: Sequence[int]) -> PrefixCache | None:
+        """The shared head's keys and values, recomputed only when the head changes."""
+        prefix_ids = tuple(prefix_ids)
+        cached_ids, cache = self._prefix  # one read: another thread may swap it meanwhile
+        if cached_ids != prefix_ids:
+            cache = self.loaded_model.scorer.prefix_cache(prefix_ids)
+            self._prefix = (prefix_ids, cache)
+        return cache
+
+
+def _check_query(query: object, name: str = "query") -> None:
+    if not isinstance(query, str):
+        raise TypeError(f"{name} must be a str; got {type(query).__name__}.")
+    if not query.strip():
+        raise ValueError(f"{name} must be a non-empty string; got {query!r}.")
+
+
+def _check_positive(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int; got {value!r}.")

@@ -1,0 +1,151 @@
+"""Offline stand-ins for Qwen3-Reranker checkpoints, for tests and benchmarks.
+
+Weights cannot always be downloaded (CI, air-gapped machines), but the code paths that load a
+checkpoint from a directory should still run for real. These helpers build the genuine Qwen3
+tokenizer from the Qwen BPE ranks that the ``dashscope`` wheel ships, and a ``Qwen3ForCausalLM``
+of any shape with random weights, both saved with ``save_pretrained``.
+
+Example:
+    >>> from qwen3_rerank.testing import save_random_qwen3
+    >>> path = save_random_qwen3("/tmp/tiny-qwen3", layers=2, hidden_size=64)
+    >>> Qwen3Reranker(str(path), device="cpu").score("q", ["d"])
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+
+import torch
+from transformers import Qwen2Tokenizer, Qwen3Config, Qwen3ForCausalLM
+from transformers.convert_slow_tokenizer import TikTokenConverter
+from transformers.tokenization_utils_base import AddedToken
+
+QWEN_BPE_RANKS = 151_643
+# Qwen3's added tokens, ids 151643..151668 in order; the flag says whether it is a "special" token.
+QWEN3_ADDED_TOKENS: tuple[tuple[str, bool], ...] = (
+    ("<|endoftext|>", True),
+    ("<|im_start|>", True),
+    ("<|im_end|>", True),
+    ("<|object_ref_start|>", True),
+    ("<|object_ref_end|>", True),
+    ("<|box_start|>", True),
+    ("<|box_end|>", True),
+    ("<|quad_start|>", True),
+    ("<|quad_end|>", True),
+    ("<|vision_start|>", True),
+    ("<|vision_end|>", True),
+    ("<|vision_pad|>", True),
+    ("<|image_pad|>", True),
+    ("<|video_pad|>", True),
+    ("<tool_call>", False),
+    ("</tool_call>", False),
+    ("<|fim_prefix|>", True),
+    ("<|fim_middle|>", True),
+    ("<|fim_suffix|>", True),
+    ("<|fim_pad|>", True),
+    ("<|repo_name|>", True),
+    ("<|file_sep|>", True),
+    ("<tool_response>", False),
+    ("</tool_response>", False),
+    ("<think>", False),
+    ("</think>", False),
+)
+QWEN3_VOCAB_SIZE = 151_669
+
+# Qwen3-Reranker-0.6B's architecture (config.json on the hub), used by the benchmark.
+RERANKER_0_6B_SHAPE = {
+    "layers": 28,
+    "hidden_size": 1024,
+    "intermediate_size": 3072,
+    "attention_heads": 16,
+    "kv_heads": 8,
+    "head_dim": 128,
+}
+
+
+def qwen_bpe_ranks_file() -> Path:
+    """The Qwen BPE ranks file bundled in the ``dashscope`` wheel."""
+    try:
+        resources = importlib.resources.files("dashscope") / "resources" / "qwen.tiktoken"
+    except ModuleNotFoundError as error:
+        raise RuntimeError(
+            "Building the Qwen3 tokenizer offline needs the `dashscope` and `tiktoken` packages: "
+            "pip install 'qwen3-rerank[bench]'"
+        ) from error
+    return Path(str(resources))
+
+
+def build_qwen3_tokenizer() -> Qwen2Tokenizer:
+    """The real Qwen3 tokenizer (byte-level BPE, NFC, Qwen's split regex, 26 added tokens)."""
+    vocab, merges = TikTokenConverter().extract_vocab_merges_from_model(str(qwen_bpe_ranks_file()))
+    if len(vocab) != QWEN_BPE_RANKS:
+        raise RuntimeError(f"expected {QWEN_BPE_RANKS} Qwen BPE ranks, found {len(vocab)}")
+    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=merges, model_max_length=131_072)
+    tokenizer.add_tokens([AddedToken(text, special=special) for text, special in QWEN3_ADDED_TOKENS])
+    tokenizer.padding_side = "left"
+    if tokenizer.convert_tokens_to_ids("</think>") != QWEN3_VOCAB_SIZE - 1:
+        raise RuntimeError("the added tokens did not land on Qwen3's ids")
+    return tokenizer
+
+
+def save_qwen3_tokenizer(path: str | Path) -> Path:
+    """Build the Qwen3 tokenizer and save it under ``path``; returns ``path``."""
+    path = Path(path)
+    build_qwen3_tokenizer().save_pretrained(path)
+    return path
+
+
+def random_qwen3_config(
+    *,
+    layers: int = 2,
+    hidden_size: int = 64,
+    intermediate_size: int = 128,
+    attention_heads: int = 4,
+    kv_heads: int = 2,
+    head_dim: int = 16,
+    tie_word_embeddings: bool = True,
+    initializer_range: float = 0.02,
+) -> Qwen3Config:
+    """A Qwen3 config with the real vocabulary and special token ids, at any size."""
+    return Qwen3Config(
+        vocab_size=QWEN3_VOCAB_SIZE,
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        num_hidden_layers=layers,
+        num_attention_heads=attention_heads,
+        num_key_value_heads=kv_heads,
+        head_dim=head_dim,
+        max_position_embeddings=40_960,
+        rope_theta=1_000_000.0,
+        rms_norm_eps=1e-6,
+        tie_word_embeddings=tie_word_embeddings,
+        initializer_range=initializer_range,
+        bos_token_id=151_643,
+        eos_token_id=151_645,
+        pad_token_id=151_643,
+    )
+
+
+def save_random_qwen3(
+    path: str | Path,
+    *,
+    seed: int = 0,
+    tokenizer_path: str | Path | None = None,
+    **shape: int | float | bool,
+) -> Path:
+    """Save a randomly initialised ``Qwen3ForCausalLM`` and the Qwen3 tokenizer under ``path``.
+
+    ``tokenizer_path`` reuses an already saved tokenizer (building one takes a few seconds).
+    ``shape`` takes the keyword arguments of `random_qwen3_config`; for tiny test models pass
+    ``initializer_range=0.2`` so that scores spread over (0, 1) instead of all sitting near 0.5.
+    """
+    path = Path(path)
+    torch.manual_seed(seed)
+    model = Qwen3ForCausalLM(random_qwen3_config(**shape)).eval()
+    model.save_pretrained(path)
+    tokenizer = (
+        Qwen2Tokenizer.from_pretrained(tokenizer_path) if tokenizer_path else build_qwen3_tokenizer()
+    )
+    tokenizer.save_pretrained(path)
+    return path
