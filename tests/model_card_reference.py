@@ -14,7 +14,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 def format_instruction(instruction, query, doc):
     if instruction is None:
         instruction = "Given a web search query, retrieve relevant passages that answer the query"
-    output = "<Instruct>: {instruction}\n<Query>: {query}\n<Document>: {doc}".format(
+    output = "<Instruct>: {instruction}\n<Query>: {query}\n<Document>: {doc}".format(  # noqa: UP032 (verbatim)
         instruction=instruction, query=query, doc=doc
     )
     return output

@@ -66,12 +66,16 @@ def rerank(
     model: Annotated[
         str, typer.Option(envvar="QWEN3_RERANK_MODEL", help="Hub id or local directory of the reranker.")
     ] = DEFAULT_MODEL,
-    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:N or mps; default: best available.")] = None,
+    device: Annotated[
+        str | None, typer.Option(help="cpu, cuda, cuda:N or mps; default: best available.")
+    ] = None,
     max_length: Annotated[int, typer.Option(min=16, help="Token limit per prompt.")] = 8192,
     window: Annotated[
         bool, typer.Option("--window", help="Score long documents in overlapping windows, keep the best.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")
+    ] = False,
 ) -> None:
     """Rank documents by relevance to a query and print them with their scores."""
     from . import Qwen3Reranker

@@ -74,7 +74,10 @@ class YesNoScorer:
         if prefix is not None:
             batch = len(rows)
             cache = DynamicCache(
-                [(keys.expand(batch, -1, -1, -1), values.expand(batch, -1, -1, -1)) for keys, values in prefix],
+                [
+                    (keys.expand(batch, -1, -1, -1), values.expand(batch, -1, -1, -1))
+                    for keys, values in prefix
+                ],
                 config=self.config,
             )
         hidden = self.decoder(

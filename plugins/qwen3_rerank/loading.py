@@ -26,7 +26,9 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         try:
             return torch.device(device)
         except (RuntimeError, TypeError) as error:
-            raise ValueError(f"device must be like 'cpu', 'cuda', 'cuda:1' or 'mps'; got {device!r}.") from error
+            raise ValueError(
+                f"device must be like 'cpu', 'cuda', 'cuda:1' or 'mps'; got {device!r}."
+            ) from error
     if torch.cuda.is_available():
         return torch.device("cuda")
     if torch.backends.mps.is_available():

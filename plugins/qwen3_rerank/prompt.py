@@ -61,9 +61,7 @@ class PromptEncoder:
         """Tokens left for instruction, query and document once prefix and suffix are placed."""
         return self.max_length - len(self.prefix_ids) - len(self.suffix_ids)
 
-    def encode(
-        self, pairs: Sequence[tuple[str, str]], instruction: str | None = None
-    ) -> list[list[int]]:
+    def encode(self, pairs: Sequence[tuple[str, str]], instruction: str | None = None) -> list[list[int]]:
         """Full model inputs, one list of ids per (query, document) pair, truncated like the model card."""
         bodies = [format_body(query, document, instruction) for query, document in pairs]
         body_ids = self.tokenizer(bodies, add_special_tokens=False)["input_ids"]

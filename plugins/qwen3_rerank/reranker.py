@@ -114,7 +114,9 @@ class Qwen3Reranker:
         )
         hub_options = {"cache_dir": cache_dir, "local_files_only": local_files_only, "token": token}
         self._registry = registry
-        self._model: LoadedModel | None = registry.acquire(self._key, lambda: load_model(self._key, hub_options))
+        self._model: LoadedModel | None = registry.acquire(
+            self._key, lambda: load_model(self._key, hub_options)
+        )
         self._encoder = PromptEncoder.for_tokenizer(self._model.tokenizer, max_length)
         self._prefix: tuple[tuple[int, ...], PrefixCache | None] = ((), None)
 
@@ -148,14 +150,13 @@ class Qwen3Reranker:
         scores, _ = self._score_items(self._items((query, document) for document in documents), instruction)
         return scores
 
-    def score_pairs(
-        self, pairs: Iterable[tuple[str, str]], instruction: str | None = None
-    ) -> list[float]:
+    def score_pairs(self, pairs: Iterable[tuple[str, str]], instruction: str | None = None) -> list[float]:
         """P(yes) for each ``(query, document)`` pair, in input order.
 
         Pairs of different queries are batched together, which is what a server coalescing many
         small requests needs; the instruction and system prompt are still computed once.
         """
+
         def checked(pairs: Iterable[tuple[str, str]]) -> Iterator[tuple[str, str]]:
             for position, pair in enumerate(pairs):
                 if not (isinstance(pair, tuple | list) and len(pair) == 2):
@@ -178,7 +179,9 @@ class Qwen3Reranker:
         if top_k is not None:
             _check_positive("top_k", top_k)
         documents = list(documents)
-        scores, windows = self._score_items(self._items((query, document) for document in documents), instruction)
+        scores, windows = self._score_items(
+            self._items((query, document) for document in documents), instruction
+        )
         ranked = sorted(range(len(scores)), key=lambda index: -scores[index])[:top_k]
         return [RerankResult(index, scores[index], documents[index], windows[index]) for index in ranked]
 

@@ -144,8 +144,6 @@ def save_random_qwen3(
     torch.manual_seed(seed)
     model = Qwen3ForCausalLM(random_qwen3_config(**shape)).eval()
     model.save_pretrained(path)
-    tokenizer = (
-        Qwen2Tokenizer.from_pretrained(tokenizer_path) if tokenizer_path else build_qwen3_tokenizer()
-    )
+    tokenizer = Qwen2Tokenizer.from_pretrained(tokenizer_path) if tokenizer_path else build_qwen3_tokenizer()
     tokenizer.save_pretrained(path)
     return path
