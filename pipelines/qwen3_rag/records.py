@@ -1,0 +1,97 @@
+"""The plain values that flow through a pipeline: source texts, chunks, passages, answers, reports.
+
+They are framework-neutral on purpose: the HTTP server, the CLI and the evaluation read them
+without knowing whether Haystack or LlamaIndex produced them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SourceText:
+    """A document to index: its text, where it came from (a path or URL), and free metadata."""
+
+    text: str
+    source: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a source, the unit that is indexed, retrieved and reranked.
+
+    ``id`` is derived from the source and the text, so indexing the same file twice writes the
+    same ids (the store replaces them) instead of duplicating passages.
+    """
+
+    id: str
+    text: str
+    source: str
+    position: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, text: str, source: str, position: int, meta: dict[str, Any] | None = None) -> Chunk:
+        return cls(chunk_id(source, text), text, source, position, dict(meta or {}))
+
+
+def chunk_id(source: str, text: str) -> str:
+    """A stable id from content: the same source and text always give the same id."""
+    return hashlib.sha256(f"{source}\x00{text}".encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk at one stage: its 1-based ``rank`` and that stage's ``score`` (BM25,
+    cosine, RRF or the reranker's P(yes))."""
+
+    id: str
+    text: str
+    source: str
+    score: float
+    rank: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Answer:
+    """What `RagService.ask` returns.
+
+    Attributes:
+        question: The question asked.
+        answer: The LLM's answer citing passages as [1], [2], ...; with ``llm="none"`` a labelled
+            list of the ranked passages.
+        passages: The reranked passages given to the LLM, best first; [n] in the answer is
+            ``passages[n - 1]``.
+        timings: Seconds per stage (``bm25``, ``dense``, ``fusion``, ``rerank``, ``generate``).
+        stages: What each stage returned (``bm25``, ``dense``, ``fusion``, ``rerank``), to show
+            what reranking changed.
+    """
+
+    question: str
+    answer: str
+    passages: list[Passage]
+    timings: dict[str, float] = field(default_factory=dict)
+    stages: dict[str, list[Passage]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that was not indexed, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class IndexReport:
+    """What indexing did: files read, chunks written, files skipped with their reasons."""
+
+    files: int = 0
+    chunks: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    seconds: float = 0.0

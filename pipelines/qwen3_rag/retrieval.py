@@ -1,0 +1,106 @@
+"""The retrieval layer both frameworks share: BM25 and dense search over a store, fused with RRF.
+
+Fusion runs in Python by default and in Elasticsearch (``retriever.rrf``) when the settings ask
+for it or, with ``fusion="auto"``, when the cluster's licence allows it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from .embedding import Embedder
+from .fusion import reciprocal_rank_fusion
+from .records import Passage
+from .settings import Settings
+from .stores import ChunkStore, StoreError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Retrieval:
+    """The candidates for one query, with what each retriever returned and the seconds each took.
+
+    ``bm25`` and ``dense`` are empty when Elasticsearch fused them server-side (``fused_by``).
+    """
+
+    query: str
+    bm25: list[Passage]
+    dense: list[Passage]
+    fused: list[Passage]
+    fused_by: str = "client"
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def stages(self) -> dict[str, list[Passage]]:
+        return {"bm25": self.bm25, "dense": self.dense, "fusion": self.fused}
+
+
+class HybridRetriever:
+    """BM25 + dense retrieval with reciprocal rank fusion.
+
+    Example:
+        >>> retriever = HybridRetriever(store, Embedder("BAAI/bge-m3"), Settings.from_env())
+        >>> [p.source for p in retriever.retrieve("boiling point of water", top_k=10).fused]
+    """
+
+    def __init__(self, store: ChunkStore, embedder: Embedder, settings: Settings) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings
+
+    def bm25(self, query: str, top_k: int, sources: Sequence[str] | None = None) -> list[Passage]:
+        """Lexical candidates only."""
+        return self.store.bm25(query, top_k, sources)
+
+    def dense(self, query: str, top_k: int, sources: Sequence[str] | None = None) -> list[Passage]:
+        """Embedding-similarity candidates only."""
+        return self.store.knn(self.embedder.embed_query(query), top_k, sources)
+
+    def retrieve(self, query: str, top_k: int, sources: Sequence[str] | None = None) -> Retrieval:
+        """BM25 and dense candidates (``top_k`` each) fused into ``top_k`` candidates."""
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        vector = self.embedder.embed_query(query)
+        timings["embed"] = _since(started)
+        if self.server_fusion:
+            started = time.perf_counter()
+            fused = self.store.rrf(  # type: ignore[attr-defined]
+                query, vector, top_k, rank_constant=self.settings.rrf_rank_constant, sources=sources
+            )
+            timings["fusion"] = _since(started)
+            return Retrieval(query, [], [], fused, "elasticsearch", timings)
+        started = time.perf_counter()
+        bm25 = self.store.bm25(query, top_k, sources)
+        timings["bm25"] = _since(started)
+        started = time.perf_counter()
+        dense = self.store.knn(vector, top_k, sources)
+        timings["dense"] = _since(started)
+        started = time.perf_counter()
+        fused = reciprocal_rank_fusion(
+            [bm25, dense], rank_constant=self.settings.rrf_rank_constant, top_k=top_k
+        )
+        timings["fusion"] = _since(started)
+        return Retrieval(query, bm25, dense, fused, "client", timings)
+
+    @cached_property
+    def server_fusion(self) -> bool:
+        """Whether Elasticsearch fuses (decided once per retriever, logged when it cannot)."""
+        fusion = self.settings.fusion
+        can_fuse = hasattr(self.store, "rrf")
+        if fusion == "client":
+            return False
+        if fusion == "elasticsearch":
+            if not can_fuse:
+                raise StoreError(
+                    f"fusion='elasticsearch' needs the Elasticsearch backend, not {self.settings.backend!r}"
+                )
+            return True
+        return can_fuse and self.store.supports_rrf()  # type: ignore[attr-defined]
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started

@@ -1,0 +1,169 @@
+"""`RagService`: index documents and answer questions; the one entry point of the CLI, the
+evaluation and the HTTP server, so none of them holds pipeline code of its own.
+
+A question goes through four timed stages: hybrid retrieval (BM25 and dense, fused with RRF) in
+the shared retrieval layer, then reranking and generation with the chosen framework's own
+components (Haystack's ``Qwen3Ranker`` and generators, or LlamaIndex's ``Qwen3Rerank`` and LLMs).
+
+Example:
+    >>> service = RagService(Settings.from_env())
+    >>> service.index_paths([Path("pipelines/qwen3_rag/samples")])
+    IndexReport(files=12, chunks=40, skipped=[], seconds=3.1)
+    >>> service.ask("What is the boiling point of water at sea level?").answer
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from .embedding import Embedder
+from .ingest import Chunker, read_paths
+from .records import Answer, IndexReport, Passage, SourceText
+from .retrieval import HybridRetriever, Retrieval
+from .settings import Settings
+from .stores import ChunkStore, open_store
+
+if TYPE_CHECKING:
+    from qwen3_rerank import Qwen3Reranker
+
+logger = logging.getLogger(__name__)
+
+
+class FrameworkPipeline(Protocol):
+    """The framework-specific half of a pipeline: rerank candidates, then answer from them."""
+
+    def rerank(self, question: str, passages: Sequence[Passage], top_n: int) -> list[Passage]: ...
+
+    def generate(self, question: str, passages: Sequence[Passage]) -> str: ...
+
+
+class RagService:
+    """A retrieval-augmented QA service over one store (embedded or Elasticsearch).
+
+    Models load lazily, on the first call that needs them, so `ping` and `document_count` stay
+    cheap. A ``reranker`` passed in is shared, not owned: `close` leaves it open.
+
+    Args:
+        settings: The pipeline's configuration (`Settings.from_env`).
+        reranker: A Qwen3Reranker to reuse (for example one the server already loaded);
+            ``None`` builds one from ``settings.reranker_model``.
+    """
+
+    def __init__(self, settings: Settings, *, reranker: Qwen3Reranker | None = None) -> None:
+        self.settings = settings
+        self._given_reranker = reranker
+        self._store: ChunkStore = open_store(settings)
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        """The dense embedding model (loaded on first use)."""
+        return Embedder(self.settings.embedding_model, device=self.settings.device)
+
+    @cached_property
+    def reranker(self) -> Qwen3Reranker:
+        """The Qwen3 reranker: the one given, or one loaded from the settings on first use."""
+        if self._given_reranker is not None:
+            return self._given_reranker
+        from qwen3_rerank import Qwen3Reranker
+
+        return Qwen3Reranker(self.settings.reranker_model, device=self.settings.device)
+
+    @cached_property
+    def retriever(self) -> HybridRetriever:
+        """BM25 + dense retrieval fused with RRF over the store."""
+        return HybridRetriever(self._store, self.embedder, self.settings)
+
+    @cached_property
+    def framework(self) -> FrameworkPipeline:
+        """The chosen framework's reranking and generation components."""
+        if self.settings.framework == "haystack":
+            from .haystack import HaystackPipeline
+
+            return HaystackPipeline(self.settings, self.reranker)
+        from .llamaindex import LlamaIndexPipeline
+
+        return LlamaIndexPipeline(self.settings, self.reranker)
+
+    def index_documents(self, documents: Iterable[SourceText], *, show_progress: bool = False) -> IndexReport:
+        """Chunk, embed and write documents; re-indexing a source replaces its old chunks."""
+        started = time.perf_counter()
+        chunker = Chunker(self.settings.chunk_size, self.settings.chunk_overlap)
+        report = IndexReport()
+        chunks = []
+        for document in documents:
+            report.files += 1
+            chunks.extend(chunker.split(document))
+        if chunks:
+            embeddings = self.embedder.embed_documents([c.text for c in chunks], show_progress=show_progress)
+            self._store.write(chunks, embeddings)
+        report.chunks = len(chunks)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def index_paths(self, paths: Sequence[Path], *, show_progress: bool = False) -> IndexReport:
+        """Index files (.txt, .md, .html, .pdf) and directories (recursively); unreadable files
+        are skipped and listed in the report with the reason."""
+        started = time.perf_counter()
+        sources, skipped = read_paths(paths)
+        report = self.index_documents(sources, show_progress=show_progress)
+        report.skipped = skipped
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def retrieve(self, question: str, *, top_k: int | None = None) -> Retrieval:
+        """The hybrid retrieval stage alone (BM25, dense and fused lists, with timings)."""
+        return self.retriever.retrieve(question, top_k=top_k or self.settings.top_k)
+
+    def ask(self, question: str, *, top_k: int | None = None, top_n: int | None = None) -> Answer:
+        """Answer a question from the indexed passages, citing them as [1], [2], ...
+
+        Raises:
+            ValueError: ``question`` is blank, or ``top_k``/``top_n`` is not a positive integer.
+            StoreError: The store is unreachable or holds no index yet.
+        """
+        if not isinstance(question, str) or not question.strip():
+            raise ValueError(f"question must be a non-empty string, got {question!r}")
+        top_k, top_n = self._limits(top_k, top_n)
+        retrieval = self.retrieve(question, top_k=top_k)
+        timings = dict(retrieval.timings)
+        started = time.perf_counter()
+        reranked = self.framework.rerank(question, retrieval.fused, top_n) if retrieval.fused else []
+        timings["rerank"] = time.perf_counter() - started
+        started = time.perf_counter()
+        text = self.framework.generate(question, reranked)
+        timings["generate"] = time.perf_counter() - started
+        stages = {**retrieval.stages(), "rerank": reranked}
+        return Answer(question=question, answer=text, passages=reranked, timings=timings, stages=stages)
+
+    def document_count(self) -> int:
+        """How many chunks the store holds (0 when nothing was indexed yet)."""
+        return self._store.count()
+
+    def ping(self) -> None:
+        """Check that the store is reachable; raises `StoreError` with the URL and a hint if not."""
+        self._store.ping()
+
+    def close(self) -> None:
+        """Release the store's connections and this service's hold on the reranker weights."""
+        self._store.close()
+        if self._given_reranker is None and "reranker" in self.__dict__:
+            self.reranker.close()
+
+    def __enter__(self) -> RagService:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _limits(self, top_k: int | None, top_n: int | None) -> tuple[int, int]:
+        top_k = self.settings.top_k if top_k is None else top_k
+        top_n = self.settings.top_n if top_n is None else top_n
+        for name, value in (("top_k", top_k), ("top_n", top_n)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        return top_k, min(top_n, top_k)

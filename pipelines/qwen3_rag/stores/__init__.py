@@ -1,0 +1,20 @@
+"""Stores of chunks and embeddings: the embedded default, and Elasticsearch."""
+
+from __future__ import annotations
+
+from ..settings import Settings
+from .base import ChunkStore, StoreError
+
+
+def open_store(settings: Settings) -> ChunkStore:
+    """The store ``settings.backend`` names; Elasticsearch is imported only when chosen."""
+    if settings.backend == "elasticsearch":
+        from .elasticsearch import ElasticsearchStore
+
+        return ElasticsearchStore.from_settings(settings)
+    from .memory import MemoryStore
+
+    return MemoryStore(settings.data_dir, settings.index_name)
+
+
+__all__ = ["ChunkStore", "StoreError", "open_store"]

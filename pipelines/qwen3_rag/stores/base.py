@@ -1,0 +1,52 @@
+"""What every store offers the retrieval layer: write chunks, BM25 search, vector search."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from ..records import Chunk, Passage
+
+
+class StoreError(RuntimeError):
+    """The store cannot serve: unreachable, credentials rejected, no index yet, wrong dimension.
+
+    The message says what failed, where (URL or path), and what to do about it.
+    """
+
+
+class ChunkStore(Protocol):
+    """A searchable collection of chunks with their embeddings.
+
+    ``sources`` restricts a search to chunks from those sources (file paths or URLs).
+    Searches return passages ranked best first, with the store's own scores.
+    """
+
+    location: str
+
+    def write(self, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]) -> None:
+        """Insert or replace chunks; chunks of a written source that are not in ``chunks`` are
+        deleted, so re-indexing an edited file leaves no stale passages."""
+        ...
+
+    def bm25(self, query: str, top_k: int, sources: Sequence[str] | None = None) -> list[Passage]: ...
+
+    def knn(
+        self, vector: Sequence[float], top_k: int, sources: Sequence[str] | None = None
+    ) -> list[Passage]: ...
+
+    def count(self) -> int: ...
+
+    def ping(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def check_embeddings(chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]) -> int:
+    """The embedding dimension, after checking there is one embedding of one size per chunk."""
+    if len(chunks) != len(embeddings):
+        raise ValueError(f"got {len(embeddings)} embeddings for {len(chunks)} chunks; expected one per chunk")
+    sizes = {len(vector) for vector in embeddings}
+    if len(sizes) > 1:
+        raise ValueError(f"embeddings must all have one dimension, got {sorted(sizes)}")
+    return sizes.pop() if sizes else 0

@@ -1,0 +1,230 @@
+"""The Elasticsearch store, written against the official client rather than a framework's store.
+
+One mapping serves both frameworks: ``text`` (analysed, for BM25 ``match``), ``embedding``
+(``dense_vector`` with the embedding model's dimension, cosine, for ``knn``), ``source``
+(keyword, for filters) and ``meta`` (stored, not indexed). Chunks are written with
+``helpers.bulk`` under their content-derived ids, so re-indexing overwrites instead of duplicating.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from elasticsearch import (
+    ApiError,
+    AuthenticationException,
+    AuthorizationException,
+    Elasticsearch,
+    NotFoundError,
+    TransportError,
+    helpers,
+)
+
+from ..records import Chunk, Passage
+from ..settings import Settings
+from .base import StoreError, check_embeddings
+
+logger = logging.getLogger(__name__)
+
+# License levels under which Elasticsearch runs `retriever.rrf` (hybrid RRF is not in "basic").
+RRF_LICENSES = frozenset({"trial", "platinum", "enterprise"})
+
+
+class ElasticsearchStore:
+    """Chunks in an Elasticsearch index; BM25, kNN and (where licensed) server-side RRF.
+
+    Example:
+        >>> store = ElasticsearchStore.from_settings(Settings.from_env(backend="elasticsearch"))
+        >>> store.ping()
+    """
+
+    def __init__(self, client: Elasticsearch, index: str, *, url: str) -> None:
+        self.client = client
+        self.index = index
+        self.location = f"{url} (index {index!r})"
+        self._url = url
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ElasticsearchStore:
+        """Connect with the URL, credentials (API key, else basic auth) and TLS options of ``settings``."""
+        options: dict[str, Any] = {"verify_certs": settings.es_verify_certs, "request_timeout": 30}
+        if settings.es_ca_certs:
+            options["ca_certs"] = settings.es_ca_certs
+        if settings.es_api_key:
+            options["api_key"] = settings.es_api_key
+        elif settings.es_username:
+            options["basic_auth"] = (settings.es_username, settings.es_password or "")
+        client = Elasticsearch(settings.es_url, **options)
+        return cls(client, settings.index_name, url=settings.es_url)
+
+    def write(self, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]) -> None:
+        dimension = check_embeddings(chunks, embeddings)
+        if not chunks:
+            return
+        with self._errors():
+            self._ensure_index(dimension)
+            self.client.delete_by_query(
+                index=self.index,
+                query={
+                    "bool": {
+                        "filter": [{"terms": {"source": sorted({chunk.source for chunk in chunks})}}],
+                        "must_not": [{"ids": {"values": [chunk.id for chunk in chunks]}}],
+                    }
+                },
+                refresh=True,
+                conflicts="proceed",
+            )
+            actions = (
+                {"_index": self.index, "_id": chunk.id, "_source": _to_source(chunk, vector)}
+                for chunk, vector in zip(chunks, embeddings, strict=True)
+            )
+            helpers.bulk(self.client, actions, chunk_size=200)
+            self.client.indices.refresh(index=self.index)
+
+    def bm25(self, query: str, top_k: int, sources: Sequence[str] | None = None) -> list[Passage]:
+        if not query.strip():
+            return []
+        bm25_query = {"bool": {"must": [{"match": {"text": query}}], "filter": _filters(sources)}}
+        return self._search(query=bm25_query, size=top_k)
+
+    def knn(self, vector: Sequence[float], top_k: int, sources: Sequence[str] | None = None) -> list[Passage]:
+        return self._search(knn=_knn(vector, top_k, sources), size=top_k)
+
+    def rrf(
+        self,
+        query: str,
+        vector: Sequence[float],
+        top_k: int,
+        *,
+        rank_constant: int = 60,
+        sources: Sequence[str] | None = None,
+    ) -> list[Passage]:
+        """BM25 and kNN fused by Elasticsearch's ``retriever.rrf`` (needs a licence that allows it)."""
+        bm25 = {
+            "standard": {
+                "query": {"bool": {"must": [{"match": {"text": query}}], "filter": _filters(sources)}}
+            }
+        }
+        knn = {"knn": _knn(vector, top_k, sources)}
+        retriever = {
+            "rrf": {"retrievers": [bm25, knn], "rank_window_size": top_k, "rank_constant": rank_constant}
+        }
+        return self._search(retriever=retriever, size=top_k)
+
+    def supports_rrf(self) -> bool:
+        """Whether the cluster's licence allows ``retriever.rrf`` (``GET _license``)."""
+        try:
+            license_type = self.client.license.get()["license"]["type"]
+        except (ApiError, TransportError, KeyError) as error:
+            logger.info("cannot read the Elasticsearch license (%s); fusing with RRF in Python", error)
+            return False
+        if license_type not in RRF_LICENSES:
+            logger.info(
+                "Elasticsearch license %r has no retriever.rrf; fusing with RRF in Python", license_type
+            )
+            return False
+        return True
+
+    def count(self) -> int:
+        with self._errors():
+            if not self.client.indices.exists(index=self.index):
+                return 0
+            return int(self.client.count(index=self.index)["count"])
+
+    def ping(self) -> None:
+        with self._errors():
+            self.client.info()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _search(self, **body: Any) -> list[Passage]:
+        with self._errors():
+            response = self.client.search(index=self.index, source_excludes=["embedding"], **body)
+        return [_to_passage(hit, rank) for rank, hit in enumerate(response["hits"]["hits"], start=1)]
+
+    def _ensure_index(self, dimension: int) -> None:
+        if self.client.indices.exists(index=self.index):
+            mapping = self.client.indices.get_mapping(index=self.index)[self.index]["mappings"]
+            existing = mapping.get("properties", {}).get("embedding", {}).get("dims")
+            if existing is not None and int(existing) != dimension:
+                raise StoreError(
+                    f"index {self.index!r} at {self._url} holds {existing}-dimensional embeddings but the "
+                    f"embedding model gives {dimension}; use the model it was indexed with, "
+                    "or another index name"
+                )
+            return
+        self.client.indices.create(index=self.index, mappings=mapping_for(dimension))
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn the client's exceptions into one `StoreError` with the URL and a hint."""
+        try:
+            yield
+        except NotFoundError as error:
+            raise StoreError(
+                f"index {self.index!r} does not exist at {self._url}; run `qwen3-rerank index PATH "
+                "--backend elasticsearch` first"
+            ) from error
+        except (AuthenticationException, AuthorizationException) as error:
+            raise StoreError(
+                f"Elasticsearch at {self._url} rejected the credentials ({error.message}); "
+                "set ES_API_KEY, or ES_USERNAME and ES_PASSWORD"
+            ) from error
+        except ApiError as error:
+            raise StoreError(f"Elasticsearch at {self._url} refused the request: {error}") from error
+        except TransportError as error:
+            raise StoreError(
+                f"cannot reach Elasticsearch at {self._url} ({error.message}); start it, "
+                "or point --es-url/ES_URL at a running cluster"
+            ) from error
+
+
+def mapping_for(dimension: int) -> dict[str, Any]:
+    """The index mapping; ``dimension`` comes from the embedding model, never a constant."""
+    return {
+        "properties": {
+            "text": {"type": "text"},
+            "embedding": {"type": "dense_vector", "dims": dimension, "index": True, "similarity": "cosine"},
+            "source": {"type": "keyword"},
+            "position": {"type": "integer"},
+            "meta": {"type": "object", "enabled": False},
+        }
+    }
+
+
+def _to_source(chunk: Chunk, vector: Sequence[float]) -> dict[str, Any]:
+    return {
+        "text": chunk.text,
+        "embedding": list(vector),
+        "source": chunk.source,
+        "position": chunk.position,
+        "meta": chunk.meta,
+    }
+
+
+def _to_passage(hit: dict[str, Any], rank: int) -> Passage:
+    body = hit["_source"]
+    meta = {**body.get("meta", {}), "position": body.get("position")}
+    return Passage(
+        hit["_id"], body["text"], body.get("source", ""), float(hit.get("_score") or 0.0), rank, meta
+    )
+
+
+def _filters(sources: Sequence[str] | None) -> list[dict[str, Any]]:
+    return [{"terms": {"source": list(sources)}}] if sources else []
+
+
+def _knn(vector: Sequence[float], top_k: int, sources: Sequence[str] | None) -> dict[str, Any]:
+    knn: dict[str, Any] = {
+        "field": "embedding",
+        "query_vector": list(vector),
+        "k": top_k,
+        "num_candidates": max(100, 2 * top_k),
+    }
+    if sources:
+        knn["filter"] = _filters(sources)
+    return knn
