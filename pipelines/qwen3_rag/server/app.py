@@ -1,0 +1,141 @@
+"""The FastAPI application: one model loaded at start-up, shared by every endpoint.
+
+Example:
+    >>> from qwen3_rag.server import ServerSettings, create_app
+    >>> app = create_app(ServerSettings.from_env(device="cpu"))
+    >>> # uvicorn.run(app, host="127.0.0.1", port=8000)
+
+The reranker is loaded in the lifespan, not at import, so building the app is cheap and tests can
+hand in a tiny model. The RAG pipeline receives the very same `Qwen3Reranker`, so ``/v1/ask``
+and ``/v1/rerank`` share one copy of the weights.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from qwen3_rerank import Qwen3Reranker, __version__
+
+from . import health, rag_api, rerank_api
+from .batcher import MicroBatcher
+from .corpus import index_sample_corpus
+from .limits import RequestSizeLimit
+from .settings import ServerSettings
+from .state import RagPipeline, ServerState
+
+logger = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+RagFactory = Callable[[ServerSettings, Qwen3Reranker], RagPipeline]
+
+
+def build_rag_pipeline(settings: ServerSettings, reranker: Qwen3Reranker) -> RagPipeline:
+    """The pipeline from ``qwen3_rag.settings`` (environment), reranking with the served model."""
+    from qwen3_rag.service import RagService
+    from qwen3_rag.settings import Settings
+
+    pipeline_settings = Settings.from_env(reranker_model=reranker.model_id, device=settings.device)
+    return RagService(pipeline_settings, reranker=reranker)
+
+
+def create_app(
+    settings: ServerSettings | None = None,
+    *,
+    reranker: Qwen3Reranker | None = None,
+    rag_factory: RagFactory | None = build_rag_pipeline,
+) -> FastAPI:
+    """The HTTP app.
+
+    Args:
+        settings: Server settings; ``None`` reads them from the environment.
+        reranker: A reranker to serve instead of loading ``settings.model`` (the caller keeps
+            ownership and closes it).
+        rag_factory: Builds the pipeline behind ``/v1/ask``; ``None`` serves reranking only.
+    """
+    settings = settings or ServerSettings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await _start(settings, reranker, rag_factory)
+        app.state.qwen3 = state
+        try:
+            yield
+        finally:
+            await _stop(state, close_reranker=reranker is None)
+            app.state.qwen3 = None
+
+    app = FastAPI(
+        title="qwen3-rerank",
+        version=__version__,
+        summary="Qwen3-Reranker scoring (Cohere/Jina-compatible /v1/rerank) and a RAG pipeline with sources.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes)
+    for module in (rerank_api, rag_api, health):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html")
+
+    return app
+
+
+async def _start(
+    settings: ServerSettings, reranker: Qwen3Reranker | None, rag_factory: RagFactory | None
+) -> ServerState:
+    if reranker is None:
+        logger.info("Loading %s", settings.model)
+        reranker = await asyncio.to_thread(
+            Qwen3Reranker,
+            settings.model,
+            device=settings.device,
+            dtype=settings.dtype,
+            max_length=settings.max_length,
+        )
+    batcher = MicroBatcher(
+        reranker.score_pairs,
+        queue_size=settings.queue_size,
+        batch_documents=settings.batch_documents,
+        batch_chars=settings.batch_chars,
+    )
+    await batcher.start()
+    state = ServerState(settings=settings, reranker=reranker, batcher=batcher)
+    if settings.rag != "off" and rag_factory is not None:
+        try:
+            state.rag = await asyncio.to_thread(rag_factory, settings, reranker)
+        except Exception as error:
+            if settings.rag == "on":
+                await batcher.stop()
+                raise
+            state.rag_error = f"{type(error).__name__}: {error}"
+            logger.warning("Serving /v1/rerank only; the RAG pipeline did not start: %s", state.rag_error)
+    elif settings.rag != "off":
+        state.rag_error = "no pipeline configured"
+    if state.rag is not None and settings.sample_corpus is not None:
+        # In the background: the API answers (and /readyz reports progress) while it indexes.
+        task = asyncio.create_task(index_sample_corpus(state, settings.sample_corpus))
+        state.background.add(task)
+        task.add_done_callback(state.background.discard)
+    return state
+
+
+async def _stop(state: ServerState, *, close_reranker: bool) -> None:
+    for task in list(state.background):
+        task.cancel()
+    await asyncio.gather(*state.background, return_exceptions=True)
+    await state.batcher.stop()
+    if state.rag is not None:
+        await asyncio.to_thread(state.rag.close)
+    if close_reranker:
+        state.reranker.close()

@@ -1,0 +1,55 @@
+"""``GET /healthz`` (the process answers) and ``GET /readyz`` (it can do its job).
+
+Docker's health check and load balancers use ``/healthz`` to decide whether to restart the
+container, so it never touches a dependency; ``/readyz`` decides whether to send traffic, so it
+checks the model, the batcher and the document store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from .state import ServerState, get_state
+
+router = APIRouter(tags=["health"])
+
+STORE_PING_TIMEOUT_S = 2.0
+
+
+@router.get("/healthz", summary="Liveness")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Readiness: model loaded, batcher running, document store reachable")
+async def readyz(state: Annotated[ServerState, Depends(get_state)]) -> JSONResponse:
+    """200 when every part that is switched on works, else 503 with the failing parts named."""
+    checks: dict[str, Any] = {
+        "model": state.reranker.model_id,
+        "device": str(state.reranker.device),
+        "batcher": "running" if state.batcher.running else "stopped",
+        "rag": await _rag_check(state),
+        "corpus": state.corpus if state.corpus_error is None else f"failed: {state.corpus_error}",
+        "batches": dataclasses.asdict(state.batcher.stats),
+    }
+    ready = state.batcher.running and checks["rag"] in ("ok", "off")
+    if state.settings.rag == "auto" and state.rag is None:
+        ready = state.batcher.running  # reranking alone is what was asked for
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503
+    )
+
+
+async def _rag_check(state: ServerState) -> str:
+    if state.rag is None:
+        return "off" if state.settings.rag == "off" else f"unavailable: {state.rag_error}"
+    try:
+        await asyncio.wait_for(asyncio.to_thread(state.rag.ping), STORE_PING_TIMEOUT_S)
+    except Exception as error:  # any failure means "not ready", with the reason shown
+        return f"store unreachable: {error or type(error).__name__}"
+    return "ok"

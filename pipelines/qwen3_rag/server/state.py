@@ -1,0 +1,79 @@
+"""What the running server holds: one model, one batcher, and maybe a RAG pipeline.
+
+Routes reach it through `get_state`, a FastAPI dependency, rather than through globals, so a
+test can build an app around any reranker or pipeline it likes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from fastapi import HTTPException, Request
+
+from qwen3_rerank import Qwen3Reranker
+
+from .batcher import MicroBatcher
+from .settings import ServerSettings
+
+CorpusStatus = Literal["not configured", "indexing", "indexed", "already indexed", "failed"]
+
+
+class RagPipeline(Protocol):
+    """The part of `qwen3_rag.service.RagService` the server calls."""
+
+    def index_documents(self, documents: Iterable[Any]) -> Any: ...
+
+    def index_paths(self, paths: Sequence[Path]) -> Any: ...
+
+    def ask(self, question: str, *, top_k: int | None = None, top_n: int | None = None) -> Any: ...
+
+    def document_count(self) -> int: ...
+
+    def ping(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class ServerState:
+    """Everything a request may need.
+
+    Attributes:
+        rag: The pipeline behind ``/v1/ask`` and ``/v1/documents``; ``None`` when disabled or
+            when it failed to start (``rag_error`` says why).
+        corpus: Progress of indexing the sample corpus at start-up.
+    """
+
+    settings: ServerSettings
+    reranker: Qwen3Reranker
+    batcher: MicroBatcher
+    rag: RagPipeline | None = None
+    rag_error: str | None = None
+    corpus: CorpusStatus = "not configured"
+    corpus_error: str | None = None
+    background: set[Any] = field(default_factory=set)
+
+    def served_model_names(self) -> set[str]:
+        """Names a request's ``model`` may use: the id it was loaded with, or its last path part."""
+        model_id = self.reranker.model_id
+        return {model_id, model_id.rstrip("/").rsplit("/", 1)[-1]}
+
+    def require_rag(self) -> RagPipeline:
+        """The pipeline, or a 503 saying why ``/v1/ask`` cannot answer."""
+        if self.rag is None:
+            raise HTTPException(
+                503,
+                f"The RAG pipeline is not available: {self.rag_error or 'disabled (QWEN3_SERVER_RAG=off)'}.",
+            )
+        return self.rag
+
+
+def get_state(request: Request) -> ServerState:
+    """FastAPI dependency: the state the lifespan stored on the app."""
+    state = getattr(request.app.state, "qwen3", None)
+    if state is None:
+        raise HTTPException(503, "The server is still starting.")
+    return state
