@@ -1,0 +1,147 @@
+"""The pipeline composed with LlamaIndex: a native ``BaseRetriever`` over the shared retrieval
+layer, the ``Qwen3Rerank`` postprocessor, ``RichPromptTemplate`` and LlamaIndex LLMs
+(``OpenAILike`` for OpenAI-compatible endpoints, ``HuggingFaceLLM`` for local models).
+
+`LlamaIndexPipeline` is what `RagService` drives stage by stage; `Qwen3RagRetriever` plugs the
+store into any LlamaIndex query engine, e.g.
+``RetrieverQueryEngine.from_args(retriever, node_postprocessors=[Qwen3Rerank(top_n=5)])``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from llama_index.core.base.llms.types import ChatMessage, MessageRole
+from llama_index.core.llms import LLM
+from llama_index.core.prompts import RichPromptTemplate
+from llama_index.core.retrievers import BaseRetriever
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+
+from llama_index.postprocessor.qwen3_rerank import Qwen3Rerank
+from qwen3_rerank import Qwen3Reranker
+
+from .generation import QA_TEMPLATE, ranked_passages_answer, template_documents
+from .records import Passage
+from .retrieval import HybridRetriever
+from .settings import Settings
+
+RetrievalMode = Literal["hybrid", "bm25", "dense"]
+
+
+class Qwen3RagRetriever(BaseRetriever):
+    """Hybrid (BM25 + dense, RRF), BM25-only or dense-only retrieval from a qwen3-rag store.
+
+    Example:
+        >>> retriever = Qwen3RagRetriever(RagService(Settings.from_env()).retriever, top_k=20)
+        >>> retriever.retrieve("boiling point of water")
+    """
+
+    def __init__(
+        self,
+        retriever: HybridRetriever,
+        *,
+        top_k: int = 20,
+        mode: RetrievalMode = "hybrid",
+        sources: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if mode not in ("hybrid", "bm25", "dense"):
+            raise ValueError(f"mode must be 'hybrid', 'bm25' or 'dense'; got {mode!r}")
+        if top_k < 1:
+            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        super().__init__(**kwargs)
+        self._hybrid = retriever
+        self._top_k = top_k
+        self._mode = mode
+        self._sources = list(sources) if sources else None
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        query, top_k, sources = query_bundle.query_str, self._top_k, self._sources
+        if self._mode == "bm25":
+            passages = self._hybrid.bm25(query, top_k, sources)
+        elif self._mode == "dense":
+            passages = self._hybrid.dense(query, top_k, sources)
+        else:
+            passages = self._hybrid.retrieve(query, top_k, sources).fused
+        return [to_node(passage) for passage in passages]
+
+
+class LlamaIndexPipeline:
+    """Reranking and generation with LlamaIndex components, for `RagService`."""
+
+    def __init__(self, settings: Settings, reranker: Qwen3Reranker) -> None:
+        self.settings = settings
+        self.reranker = reranker
+        self.llm = build_llm(settings)
+        self.prompt = RichPromptTemplate(QA_TEMPLATE)
+
+    def rerank(self, question: str, passages: Sequence[Passage], top_n: int) -> list[Passage]:
+        # A postprocessor per call: cheap (the weights are shared) and safe under concurrent asks.
+        postprocessor = Qwen3Rerank(
+            reranker=self.reranker, top_n=top_n, instruction=self.settings.instruction
+        )
+        ranked = postprocessor.postprocess_nodes([to_node(p) for p in passages], query_str=question)
+        return [to_passage(node, rank) for rank, node in enumerate(ranked, start=1)]
+
+    def generate(self, question: str, passages: Sequence[Passage]) -> str:
+        if self.llm is None or not passages:
+            return ranked_passages_answer(passages)
+        prompt = self.prompt.format(question=question, documents=template_documents(passages))
+        response = self.llm.chat([ChatMessage(role=MessageRole.USER, content=prompt)])
+        return (response.message.content or "").strip()
+
+
+def build_llm(settings: Settings) -> LLM | None:
+    """LlamaIndex's LLM for ``settings.llm``, or None for none."""
+    if settings.llm == "none":
+        return None
+    if settings.llm == "openai":
+        try:
+            from llama_index.llms.openai_like import OpenAILike
+        except ImportError as error:
+            raise ImportError(
+                "--llm openai with LlamaIndex needs: pip install llama-index-llms-openai-like"
+            ) from error
+        return OpenAILike(
+            model=settings.llm_model,
+            api_base=settings.llm_base_url or "https://api.openai.com/v1",
+            api_key=settings.llm_api_key or "unused",
+            is_chat_model=True,
+            max_tokens=settings.max_new_tokens,
+        )
+    try:
+        from llama_index.llms.huggingface import HuggingFaceLLM
+    except ImportError as error:
+        raise ImportError(
+            "--llm hf with LlamaIndex needs: pip install llama-index-llms-huggingface"
+        ) from error
+    return HuggingFaceLLM(
+        model_name=settings.llm_model,
+        tokenizer_name=settings.llm_model,
+        device_map=settings.device or "auto",
+        max_new_tokens=settings.max_new_tokens,
+        generate_kwargs={"do_sample": False},
+        is_chat_model=True,
+    )
+
+
+def to_node(passage: Passage) -> NodeWithScore:
+    metadata = {**passage.meta, "source": passage.source}
+    # The reranker and the LLM read the text alone; metadata stays out of their prompts.
+    node = TextNode(
+        id_=passage.id,
+        text=passage.text,
+        metadata=metadata,
+        excluded_embed_metadata_keys=list(metadata),
+        excluded_llm_metadata_keys=list(metadata),
+    )
+    return NodeWithScore(node=node, score=passage.score)
+
+
+def to_passage(scored: NodeWithScore, rank: int) -> Passage:
+    metadata = dict(scored.node.metadata)
+    source = str(metadata.pop("source", ""))
+    return Passage(
+        scored.node.node_id, scored.node.get_content(), source, float(scored.score or 0.0), rank, metadata
+    )
