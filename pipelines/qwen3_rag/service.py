@@ -140,6 +140,11 @@ class RagService:
         stages = {**retrieval.stages(), "rerank": reranked}
         return Answer(question=question, answer=text, passages=reranked, timings=timings, stages=stages)
 
+    @property
+    def location(self) -> str:
+        """Where the passages live: the embedded store's file, or the Elasticsearch URL and index."""
+        return self._store.location
+
     def document_count(self) -> int:
         """How many chunks the store holds (0 when nothing was indexed yet)."""
         return self._store.count()
