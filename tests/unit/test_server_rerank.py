@@ -1,0 +1,288 @@
+"""``POST /v1/rerank`` with a tiny random Qwen3: the response format clients expect, scores equal
+to the core's, request limits, and the micro-batcher under concurrent load."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from qwen3_rag.server import ServerSettings, create_app
+from qwen3_rerank import Qwen3Reranker
+
+DOCUMENTS = [
+    "Paris is the capital and largest city of France.",
+    "Berlin is the capital of Germany.",
+    "The Eiffel Tower stands in Paris.",
+    "Bananas are rich in potassium.",
+]
+
+
+@pytest.fixture(scope="module")
+def reranker(tiny_qwen3_dir: Path) -> Iterator[Qwen3Reranker]:
+    """Loaded once per module: the tokenizer alone takes seconds to load. The server never
+    closes a reranker it was handed, so sharing it across tests is safe."""
+    with Qwen3Reranker(str(tiny_qwen3_dir), device="cpu") as reranker:
+        yield reranker
+
+
+def settings(**overrides: object) -> ServerSettings:
+    return ServerSettings(rag="off", **overrides)
+
+
+@pytest.fixture
+def client(reranker: Qwen3Reranker) -> Iterator[TestClient]:
+    with TestClient(
+        create_app(settings(max_documents=8, max_document_chars=200), reranker=reranker)
+    ) as client:
+        yield client
+
+
+class Gate:
+    """Wraps ``score_pairs`` so the first model call blocks until released: requests sent
+    meanwhile pile up in the queue, which makes coalescing deterministic to observe."""
+
+    def __init__(self, reranker: Qwen3Reranker) -> None:
+        self._score_pairs = reranker.score_pairs
+        self.calls = 0
+        self.busy = threading.Event()
+        self.open = threading.Event()
+
+    def __call__(self, pairs: list[tuple[str, str]], instruction: str | None = None) -> list[float]:
+        self.calls += 1
+        self.busy.set()
+        self.open.wait(timeout=30)
+        return self._score_pairs(pairs, instruction)
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process client with the app's lifespan (model, batcher) running."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+async def wait_until(condition, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+def test_results_are_the_cores_scores_best_first(client: TestClient, reranker: Qwen3Reranker) -> None:
+    response = client.post("/v1/rerank", json={"query": "capital of France", "documents": DOCUMENTS})
+    assert response.status_code == 200
+    expected = reranker.rerank("capital of France", DOCUMENTS)
+    results = response.json()["results"]
+    assert [r["index"] for r in results] == [r.index for r in expected]
+    assert [r["relevance_score"] for r in results] == pytest.approx([r.score for r in expected], abs=1e-6)
+    assert all("document" not in r for r in results)
+
+
+def test_response_carries_model_id_and_usage(client: TestClient, reranker: Qwen3Reranker) -> None:
+    body = client.post("/v1/rerank", json={"query": "q", "documents": DOCUMENTS[:2]}).json()
+    assert body["model"] == reranker.model_id
+    assert body["id"].startswith("rerank-")
+    assert body["usage"] == {
+        "documents": 2,
+        "query_chars": 1,
+        "document_chars": len(DOCUMENTS[0]) + len(DOCUMENTS[1]),
+    }
+
+
+def test_top_n_and_return_documents_like_cohere(client: TestClient) -> None:
+    body = client.post(
+        "/v1/rerank", json={"query": "capital", "documents": DOCUMENTS, "top_n": 2, "return_documents": True}
+    ).json()
+    assert len(body["results"]) == 2
+    for result in body["results"]:
+        assert result["document"] == {"text": DOCUMENTS[result["index"]]}
+
+
+def test_documents_as_objects_like_jina_score_like_strings(client: TestClient) -> None:
+    as_strings = client.post("/v1/rerank", json={"query": "capital", "documents": DOCUMENTS}).json()
+    as_objects = client.post(
+        "/v1/rerank", json={"query": "capital", "documents": [{"text": d} for d in DOCUMENTS]}
+    ).json()
+    assert as_objects["results"] == as_strings["results"]
+
+
+def test_instruction_reaches_the_model(client: TestClient, reranker: Qwen3Reranker) -> None:
+    instruction = "Judge whether the document names a European capital"
+    body = client.post(
+        "/v1/rerank", json={"query": "capital", "documents": DOCUMENTS, "instruction": instruction}
+    ).json()
+    by_index = {r["index"]: r["relevance_score"] for r in body["results"]}
+    expected = reranker.score("capital", DOCUMENTS, instruction=instruction)
+    assert [by_index[i] for i in range(len(DOCUMENTS))] == pytest.approx(expected, abs=1e-6)
+    assert expected != pytest.approx(reranker.score("capital", DOCUMENTS), abs=1e-6)
+
+
+def test_unknown_fields_from_other_clients_are_ignored(client: TestClient) -> None:
+    response = client.post(
+        "/v1/rerank", json={"query": "q", "documents": ["d"], "max_tokens_per_doc": 512, "truncation": True}
+    )
+    assert response.status_code == 200
+
+
+def test_no_documents_gives_no_results(client: TestClient) -> None:
+    body = client.post("/v1/rerank", json={"query": "q", "documents": []}).json()
+    assert body["results"] == []
+
+
+def test_the_served_model_may_be_named_but_not_changed(client: TestClient, reranker: Qwen3Reranker) -> None:
+    named = client.post("/v1/rerank", json={"query": "q", "documents": ["d"], "model": reranker.model_id})
+    assert named.status_code == 200
+    other = client.post(
+        "/v1/rerank", json={"query": "q", "documents": ["d"], "model": "BAAI/bge-reranker-v2-m3"}
+    )
+    assert other.status_code == 422
+    assert other.json()["detail"][0]["loc"] == ["body", "model"]
+    assert reranker.model_id in other.json()["detail"][0]["msg"]
+
+
+@pytest.mark.parametrize(
+    ("body", "location"),
+    [
+        ({"query": "q", "documents": ["d"] * 9}, ["body", "documents"]),
+        ({"query": "q", "documents": ["ok", "x" * 201]}, ["body", "documents", 1]),
+        ({"query": "q" * 201, "documents": ["d"]}, ["body", "query"]),
+        ({"query": "   ", "documents": ["d"]}, ["body", "query"]),
+        ({"query": "q", "documents": ["d"], "top_n": 0}, ["body", "top_n"]),
+        ({"documents": ["d"]}, ["body", "query"]),
+        ({"query": "q", "documents": [3]}, ["body", "documents", 0, "str"]),
+    ],
+)
+def test_invalid_requests_get_422_naming_the_field(client: TestClient, body: dict, location: list) -> None:
+    response = client.post("/v1/rerank", json=body)
+    assert response.status_code == 422
+    assert location in [error["loc"] for error in response.json()["detail"]]
+
+
+def test_an_oversized_body_gets_413(reranker: Qwen3Reranker) -> None:
+    app = create_app(settings(max_request_bytes=2048), reranker=reranker)
+    with TestClient(app) as client:
+        response = client.post("/v1/rerank", json={"query": "q", "documents": ["x" * 100] * 30})
+    assert response.status_code == 413
+    assert "2048 bytes" in response.json()["detail"]
+
+
+def test_an_oversized_chunked_body_gets_413(reranker: Qwen3Reranker) -> None:
+    payload = json.dumps({"query": "q", "documents": ["x" * 100] * 30}).encode()
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the size is only known while reading
+        for start in range(0, len(payload), 500):
+            yield payload[start : start + 500]
+
+    with TestClient(create_app(settings(max_request_bytes=2048), reranker=reranker)) as client:
+        response = client.post("/v1/rerank", content=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
+async def test_parallel_requests_are_coalesced_and_each_gets_its_own_scores(
+    reranker: Qwen3Reranker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queries = [f"question number {i} about capitals" for i in range(8)]
+    requests = [{"query": q, "documents": DOCUMENTS[: 1 + i % 4]} for i, q in enumerate(queries)]
+    alone = [reranker.score(r["query"], r["documents"]) for r in requests]
+    gate = Gate(reranker)
+    monkeypatch.setattr(reranker, "score_pairs", gate)
+    app = create_app(settings(), reranker=reranker)
+    async with running(app) as client:
+        first = asyncio.create_task(client.post("/v1/rerank", json=requests[0]))
+        await asyncio.to_thread(gate.busy.wait, 10)
+        rest = [asyncio.create_task(client.post("/v1/rerank", json=r)) for r in requests[1:]]
+        await wait_until(lambda: app.state.qwen3.batcher.pending == len(rest))
+        gate.open.set()
+        responses = await asyncio.gather(first, *rest)
+        stats = app.state.qwen3.batcher.stats
+    for response, expected in zip(responses, alone, strict=True):
+        by_index = {r["index"]: r["relevance_score"] for r in response.json()["results"]}
+        assert [by_index[i] for i in range(len(expected))] == pytest.approx(expected, abs=1e-5)
+    assert gate.calls == 2  # one for the first request, one for the seven that waited
+    assert stats.batches == 2
+    assert stats.largest_batch_requests == len(rest)
+
+
+async def test_a_full_queue_answers_429_with_retry_after(
+    reranker: Qwen3Reranker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = Gate(reranker)
+    monkeypatch.setattr(reranker, "score_pairs", gate)
+    app = create_app(settings(queue_size=1, retry_after_seconds=3), reranker=reranker)
+    body = {"query": "q", "documents": ["d"]}
+    async with running(app) as client:
+        busy = asyncio.create_task(client.post("/v1/rerank", json=body))
+        await asyncio.to_thread(gate.busy.wait, 10)
+        queued = asyncio.create_task(client.post("/v1/rerank", json=body))
+        await wait_until(lambda: app.state.qwen3.batcher.pending == 1)
+        refused = await client.post("/v1/rerank", json=body)
+        gate.open.set()
+        assert [r.status_code for r in await asyncio.gather(busy, queued)] == [200, 200]
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "3"
+
+
+async def test_a_client_that_disconnects_cancels_its_pending_work(
+    reranker: Qwen3Reranker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = Gate(reranker)
+    monkeypatch.setattr(reranker, "score_pairs", gate)
+    app = create_app(settings(), reranker=reranker)
+    async with running(app) as client:
+        busy = asyncio.create_task(client.post("/v1/rerank", json={"query": "q", "documents": ["d"]}))
+        await asyncio.to_thread(gate.busy.wait, 10)
+        left = asyncio.Event()
+        sent: list[dict] = []
+        body = json.dumps({"query": "q", "documents": ["abandoned"]}).encode()
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> dict:
+            if messages:
+                return messages.pop()
+            await left.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/v1/rerank",
+            "raw_path": b"/v1/rerank",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "client": ("127.0.0.1", 1234),
+            "server": ("test", 80),
+            "state": {},
+        }
+        call = asyncio.create_task(app(scope, receive, send))
+        batcher = app.state.qwen3.batcher
+        await wait_until(lambda: batcher.pending == 1)
+        left.set()
+        await wait_until(lambda: batcher.stats.cancelled == 1)
+        gate.open.set()
+        await busy
+        await call
+    assert gate.calls == 1  # only the busy request ever reached the model
+    assert sent[0]["status"] == 499
+
+
+def test_openapi_documents_the_endpoints(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/v1/rerank", "/v1/ask", "/v1/documents", "/healthz", "/readyz"} <= set(paths)
+    assert "429" in paths["/v1/rerank"]["post"]["responses"]
