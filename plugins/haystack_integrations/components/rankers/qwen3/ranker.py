@@ -1,0 +1,362 @@
+"""`Qwen3Ranker`: a Haystack ranker backed by the shared Qwen3 scoring core.
+
+The component only translates: documents become texts for `qwen3_rerank.Qwen3Reranker.rerank`,
+and its ranking becomes documents with scores. Prompting, batching and scoring live in the core,
+so a LlamaIndex `Qwen3Rerank` in the same process scores identically and shares the weights.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from math import inf
+from typing import Any, Literal
+
+from haystack import Document, component, default_from_dict, default_to_dict, logging
+from haystack.utils import ComponentDevice, Secret, deserialize_secrets_inplace
+from haystack.utils.hf import deserialize_hf_model_kwargs, serialize_hf_model_kwargs
+
+from qwen3_rerank import DEFAULT_MODEL, Qwen3Reranker
+
+logger = logging.getLogger(__name__)
+
+# `from_pretrained` options the core accepts; anything else would be silently dropped.
+MODEL_KWARGS = frozenset({"dtype", "torch_dtype", "revision", "cache_dir", "local_files_only"})
+
+# Settings that decide which weights are loaded, with their defaults; an explicit ``reranker``
+# already fixes them, so passing a different value alongside it is a contradiction.
+_LOAD_DEFAULTS: dict[str, Any] = {
+    "model": DEFAULT_MODEL,
+    "device": None,
+    "max_length": 8192,
+    "batch_tokens": None,
+    "long_documents": "truncate",
+    "window_overlap": 128,
+    "model_kwargs": None,
+}
+
+
+@component
+class Qwen3Ranker:
+    """
+    Ranks documents by their relevance to the query with a Qwen3-Reranker (P(yes) in [0, 1]).
+
+    ### Usage example
+
+    ```python
+    from haystack import Document
+    from haystack_integrations.components.rankers.qwen3 import Qwen3Ranker
+
+    ranker = Qwen3Ranker(model="Qwen/Qwen3-Reranker-0.6B", top_k=2)
+    docs = [Document(content="Paris is in France."), Document(content="Berlin is in Germany.")]
+    result = ranker.run(query="City in Germany", documents=docs)
+    print(result["documents"][0].content)
+    ```
+
+    Pass ``reranker=`` to reuse one `qwen3_rerank.Qwen3Reranker` across components; otherwise one is
+    built in `warm_up`, and components with the same model, device, dtype and revision share the
+    weights through the core's process-wide registry anyway.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str = DEFAULT_MODEL,
+        device: ComponentDevice | None = None,
+        token: Secret | None = Secret.from_env_var(["HF_API_TOKEN", "HF_TOKEN"], strict=False),  # noqa: B008
+        top_k: int | None = 10,
+        instruction: str | None = None,
+        score_threshold: float | None = None,
+        meta_fields_to_embed: list[str] | None = None,
+        embedding_separator: str = "\n",
+        max_length: int = 8192,
+        batch_tokens: int | None = None,
+        long_documents: Literal["truncate", "window"] = "truncate",
+        window_overlap: int = 128,
+        model_kwargs: dict[str, Any] | None = None,
+        reranker: Qwen3Reranker | None = None,
+    ) -> None:
+        """
+        Creates a Qwen3Ranker; the model is loaded by `warm_up` (or the first `run`).
+
+        :param model: Hugging Face Hub id or local directory of a Qwen3-Reranker (0.6B, 4B or 8B).
+        :param device: The device to load the model on; `None` picks the best available one.
+        :param token: Hugging Face token for gated or private models.
+        :param top_k: The maximum number of documents to return; `None` returns all of them.
+        :param instruction: Task instruction for the prompt; `None` uses the model card's default.
+        :param score_threshold: Return only documents scoring at least this (applied before `top_k`).
+        :param meta_fields_to_embed: Metadata fields whose values are prepended to the content.
+        :param embedding_separator: Separator between those metadata values and the content.
+        :param max_length: Token limit of one prompt (the model card's 8192).
+        :param batch_tokens: Padded tokens per forward pass; `None` means 4096 on CPU, 32768 on GPUs.
+        :param long_documents: `"truncate"` cuts overlong documents like the model card; `"window"`
+            scores overlapping windows and keeps the best window's score.
+        :param window_overlap: Tokens shared by consecutive windows.
+        :param model_kwargs: Loading options: `dtype` (or `torch_dtype`; a `torch.dtype` or a name such
+            as `"bfloat16"`), `revision`, `cache_dir`, `local_files_only`.
+        :param reranker: An existing `Qwen3Reranker` to use as is (not serialized: `to_dict` records
+            its settings instead). The model settings above must then be left out.
+        :raises ValueError: If `top_k` is not > 0, `model_kwargs` has an unsupported key, or the model
+            settings contradict `reranker`.
+        """
+        _check_top_k(top_k)
+        unknown = sorted(set(model_kwargs or {}) - MODEL_KWARGS)
+        if unknown:
+            raise ValueError(
+                f"model_kwargs supports only {sorted(MODEL_KWARGS)}; got unsupported keys {unknown}."
+            )
+        if reranker is not None:
+            settings = _settings_of(reranker)
+            _check_compatible(
+                settings,
+                model=model,
+                device=device,
+                max_length=max_length,
+                batch_tokens=batch_tokens,
+                long_documents=long_documents,
+                window_overlap=window_overlap,
+                model_kwargs=model_kwargs,
+            )
+            model, device, model_kwargs = settings["model"], settings["device"], settings["model_kwargs"]
+            max_length, batch_tokens = settings["max_length"], settings["batch_tokens"]
+            long_documents, window_overlap = settings["long_documents"], settings["window_overlap"]
+        self.model = str(model)
+        self.device = ComponentDevice.resolve_device(device)
+        self.token = token
+        self.top_k = top_k
+        self.instruction = instruction
+        self.score_threshold = score_threshold
+        self.meta_fields_to_embed = meta_fields_to_embed or []
+        self.embedding_separator = embedding_separator
+        self.max_length = max_length
+        self.batch_tokens = batch_tokens
+        self.long_documents = long_documents
+        self.window_overlap = window_overlap
+        self.model_kwargs = model_kwargs
+        self._reranker = reranker
+        self._owns_reranker = reranker is None
+
+    @property
+    def reranker(self) -> Qwen3Reranker | None:
+        """The scoring core once warmed up; pass it to a LlamaIndex `Qwen3Rerank` to share it."""
+        return self._reranker
+
+    def _get_telemetry_data(self) -> dict[str, Any]:
+        """
+        Data that is sent to Posthog for usage analytics.
+        """
+        return {"model": self.model}
+
+    def warm_up(self) -> None:
+        """
+        Loads the model (or takes it from the process-wide registry); does nothing if already loaded.
+        """
+        if self._reranker is None:
+            options = dict(self.model_kwargs or {})
+            dtype, torch_dtype = options.pop("dtype", None), options.pop("torch_dtype", None)
+            self._reranker = Qwen3Reranker(
+                self.model,
+                device=self.device.to_torch_str(),
+                dtype=_dtype_name(dtype if dtype is not None else torch_dtype),
+                max_length=self.max_length,
+                batch_tokens=self.batch_tokens,
+                long_documents=self.long_documents,  # type: ignore[arg-type]
+                window_overlap=self.window_overlap,
+                token=self.token.resolve_value() if self.token else None,
+                **options,
+            )
+            self._owns_reranker = True
+
+    def close(self) -> None:
+        """
+        Releases the model if this component loaded it; a `reranker=` passed in stays the caller's.
+        """
+        if self._reranker is not None and self._owns_reranker:
+            self._reranker.close()
+            self._reranker = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """
+        Serializes the component to a dictionary.
+
+        :returns:
+            Dictionary with serialized data.
+        """
+        data = default_to_dict(
+            self,
+            model=self.model,
+            device=self.device.to_dict(),
+            token=self.token.to_dict() if self.token else None,
+            top_k=self.top_k,
+            instruction=self.instruction,
+            score_threshold=self.score_threshold,
+            meta_fields_to_embed=self.meta_fields_to_embed,
+            embedding_separator=self.embedding_separator,
+            max_length=self.max_length,
+            batch_tokens=self.batch_tokens,
+            long_documents=self.long_documents,
+            window_overlap=self.window_overlap,
+            model_kwargs=dict(self.model_kwargs) if self.model_kwargs is not None else None,
+        )
+        if data["init_parameters"]["model_kwargs"] is not None:
+            serialize_hf_model_kwargs(data["init_parameters"]["model_kwargs"])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Qwen3Ranker:
+        """
+        Deserializes the component from a dictionary.
+
+        :param data:
+            Dictionary to deserialize from.
+        :returns:
+            Deserialized component.
+        """
+        init_params = data["init_parameters"]
+        if init_params.get("device") is not None:
+            init_params["device"] = ComponentDevice.from_dict(init_params["device"])
+        deserialize_secrets_inplace(init_params, keys=["token"])
+        if init_params.get("model_kwargs") is not None:
+            deserialize_hf_model_kwargs(init_params["model_kwargs"])
+        return default_from_dict(cls, data)
+
+    @component.output_types(documents=list[Document])
+    def run(
+        self,
+        *,
+        query: str,
+        documents: list[Document],
+        top_k: int | None = None,
+        instruction: str | None = None,
+        score_threshold: float | None = None,
+    ) -> dict[str, list[Document]]:
+        """
+        Returns the documents sorted by their Qwen3-Reranker score, best first.
+
+        Before ranking, documents are deduplicated by their id, keeping the one with the highest
+        incoming score. Documents without content are scored on their embedded metadata alone
+        (an empty text if there is none) and a warning names them.
+
+        :param query: The query to rank the documents against.
+        :param documents: The documents to rank.
+        :param top_k: The maximum number of documents to return; overrides the init value.
+        :param instruction: Task instruction; overrides the init value.
+        :param score_threshold: Minimum score to return a document; overrides the init value.
+        :returns:
+            A dictionary with the following keys:
+            - `documents`: The documents with their `score` set, sorted from most to least relevant.
+        :raises ValueError: If `top_k` is not > 0 or `query` is blank.
+        """
+        top_k = top_k if top_k is not None else self.top_k
+        instruction = instruction if instruction is not None else self.instruction
+        score_threshold = score_threshold if score_threshold is not None else self.score_threshold
+        _check_top_k(top_k)
+        if not documents:
+            return {"documents": []}
+        self.warm_up()
+        assert self._reranker is not None  # set by warm_up
+        candidates = _deduplicate(documents)
+        ranking = self._reranker.rerank(query, self._texts(candidates), instruction=instruction)
+        ranked = [
+            dataclasses.replace(candidates[result.index], score=float(result.score)) for result in ranking
+        ]
+        if score_threshold is not None:
+            ranked = [document for document in ranked if document.score >= score_threshold]
+        return {"documents": ranked[:top_k]}
+
+    @component.output_types(documents=list[Document])
+    async def run_async(
+        self,
+        *,
+        query: str,
+        documents: list[Document],
+        top_k: int | None = None,
+        instruction: str | None = None,
+        score_threshold: float | None = None,
+    ) -> dict[str, list[Document]]:
+        """
+        Asynchronously ranks the documents; see `run`.
+
+        The forward passes run in a worker thread, so the event loop keeps serving other requests.
+        """
+        return await asyncio.to_thread(
+            self.run,
+            query=query,
+            documents=documents,
+            top_k=top_k,
+            instruction=instruction,
+            score_threshold=score_threshold,
+        )
+
+    def _texts(self, documents: list[Document]) -> list[str]:
+        """What the reranker reads: embedded metadata values, then the content, joined."""
+        empty = [document.id for document in documents if document.content is None]
+        if empty:
+            logger.warning(
+                "Qwen3Ranker: {count} documents have no content; they are scored on their embedded "
+                "metadata only (ids: {ids}).",
+                count=len(empty),
+                ids=empty,
+            )
+        return [
+            self.embedding_separator.join(
+                [str(document.meta[key]) for key in self.meta_fields_to_embed if document.meta.get(key)]
+                + ([document.content] if document.content is not None else [])
+            )
+            for document in documents
+        ]
+
+
+def _check_top_k(top_k: int | None) -> None:
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k <= 0):
+        raise ValueError(f"top_k must be a positive int (or None for all documents); got {top_k!r}.")
+
+
+def _deduplicate(documents: list[Document]) -> list[Document]:
+    """One document per id, the one with the best incoming score (the first among equals)."""
+    best: dict[str, Document] = {}
+    for document in documents:
+        kept = best.get(document.id)
+        if kept is None or _score(document) > _score(kept):
+            best[document.id] = document
+    return list(best.values())
+
+
+def _score(document: Document) -> float:
+    return document.score if document.score is not None else -inf
+
+
+def _dtype_name(dtype: Any) -> str | None:
+    """``torch.bfloat16``, ``"torch.bfloat16"`` and ``"bfloat16"`` all name the same dtype for the core."""
+    if dtype is None:
+        return None
+    return str(dtype).removeprefix("torch.")
+
+
+def _settings_of(reranker: Qwen3Reranker) -> dict[str, Any]:
+    """A core instance's loading settings, spelled as this component's init parameters."""
+    if not isinstance(reranker, Qwen3Reranker):
+        raise TypeError(f"reranker must be a qwen3_rerank.Qwen3Reranker; got {type(reranker).__name__}.")
+    return {
+        "model": reranker.model_id,
+        "device": ComponentDevice.from_str(str(reranker.device)),
+        "max_length": reranker.max_length,
+        "batch_tokens": reranker.batch_tokens,
+        "long_documents": reranker.long_documents,
+        "window_overlap": reranker.window_overlap,
+        "model_kwargs": {"dtype": reranker.dtype},
+    }
+
+
+def _check_compatible(actual: dict[str, Any], **given: Any) -> None:
+    """Refuse settings that contradict the explicit ``reranker`` instead of silently ignoring them."""
+    conflicts = [
+        f"{name}={value!r} (the reranker has {actual[name]!r})"
+        for name, value in given.items()
+        if value != _LOAD_DEFAULTS[name] and value != actual[name]
+    ]
+    if conflicts:
+        raise ValueError(
+            "reranker= already fixes the model settings, but these differ: "
+            f"{', '.join(conflicts)}. Configure them on the Qwen3Reranker, or leave them out."
+        )
