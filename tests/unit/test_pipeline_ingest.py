@@ -1,0 +1,81 @@
+"""Reading files and chunking: every type read, nothing dropped silently, ids stable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qwen3_rag.ingest import Chunker, read_paths
+from qwen3_rag.records import SourceText
+
+
+def test_text_markdown_and_html_are_read_and_markup_is_dropped(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("Plain text about tea.", encoding="utf-8")
+    (tmp_path / "b.md").write_text("# Coffee\n\nCoffee is roasted.", encoding="utf-8")
+    (tmp_path / "c.html").write_text(
+        "<html><head><script>var x = 1;</script></head><body><p>Cocoa grows in pods.</p></body></html>",
+        encoding="utf-8",
+    )
+    sources, skipped = read_paths([tmp_path])
+    texts = {Path(s.source).name: s.text for s in sources}
+    assert skipped == []
+    assert texts["a.txt"] == "Plain text about tea."
+    assert "Coffee is roasted." in texts["b.md"]
+    assert texts["c.html"] == "Cocoa grows in pods."
+
+
+def test_non_utf8_empty_and_broken_files_are_skipped_with_reasons(tmp_path: Path) -> None:
+    (tmp_path / "good.txt").write_text("Fine.", encoding="utf-8")
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
+    (tmp_path / "empty.md").write_text("   \n", encoding="utf-8")
+    (tmp_path / "broken.pdf").write_bytes(b"not a pdf at all")
+    sources, skipped = read_paths([tmp_path])
+    assert [Path(s.source).name for s in sources] == ["good.txt"]
+    reasons = {Path(s.path).name: s.reason for s in skipped}
+    assert reasons["latin1.txt"].startswith("not UTF-8")
+    assert reasons["empty.md"] == "no text"
+    assert "PDF" in reasons["broken.pdf"]
+
+
+def test_an_explicit_file_of_unsupported_type_is_skipped_not_ignored(tmp_path: Path) -> None:
+    image = tmp_path / "photo.png"
+    image.write_bytes(b"\x89PNG")
+    sources, skipped = read_paths([image])
+    assert sources == []
+    assert "unsupported file type '.png'" in skipped[0].reason
+
+
+def test_directories_skip_hidden_and_unsupported_files(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "notes.txt").write_text("hidden", encoding="utf-8")
+    (tmp_path / "data.bin").write_bytes(b"\x00\x01")
+    (tmp_path / "doc.txt").write_text("visible", encoding="utf-8")
+    sources, skipped = read_paths([tmp_path])
+    assert [Path(s.source).name for s in sources] == ["doc.txt"]
+    assert skipped == []
+
+
+def test_a_missing_path_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_paths([tmp_path / "nope"])
+
+
+def test_long_texts_are_split_into_overlapping_chunks() -> None:
+    sentences = [f"Sentence number {i} talks about topic {i % 7}." for i in range(200)]
+    chunks = Chunker(size=64, overlap=16).split(SourceText(" ".join(sentences), "long.txt"))
+    assert len(chunks) > 5
+    assert [c.position for c in chunks] == list(range(len(chunks)))
+    first_words, second_words = set(chunks[0].text.split()), set(chunks[1].text.split())
+    assert first_words & second_words, "neighbouring chunks share their overlap"
+    joined = " ".join(c.text for c in chunks)
+    assert all(s in joined for s in sentences), "no sentence is lost"
+
+
+def test_chunk_ids_are_stable_and_depend_on_source_and_text() -> None:
+    chunker = Chunker(size=64, overlap=8)
+    once = chunker.split(SourceText("Same words.", "a.txt"))
+    again = chunker.split(SourceText("Same words.", "a.txt"))
+    elsewhere = chunker.split(SourceText("Same words.", "b.txt"))
+    assert once[0].id == again[0].id
+    assert once[0].id != elsewhere[0].id
