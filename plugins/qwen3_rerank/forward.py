@@ -1,4 +1,4 @@
-"""The forward pass: P(yes) for many token sequences, computing only what the score needs.
+"""P(yes) for many token sequences, computing only what the score needs.
 
 Three things make this much cheaper than the model card's ``model(**inputs).logits``:
 
@@ -6,7 +6,7 @@ Three things make this much cheaper than the model card's ``model(**inputs).logi
   151,669-way vocabulary projection becomes one dot product with ``w_yes - w_no``:
   ``softmax([no, yes])[1] == sigmoid(yes - no)``.
 * The shared head of every sequence (system prompt, instruction, query) runs once and its
-  key/value cache is reused by every sequence in every batch.
+  keys and values are reused by every sequence in every batch.
 * Sequences are right-padded: with causal attention a real token never sees the padding after
   it, so no padding mask is needed and each row is read at its own last real token.
 """
@@ -17,19 +17,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from transformers import DynamicCache, PretrainedConfig, PreTrainedModel
+
+from .decoders import Decoder, PrefixCache
 
 OutOfMemoryError = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
-
-PrefixCache = tuple[tuple[torch.Tensor, torch.Tensor], ...]
 
 
 @dataclass
 class YesNoScorer:
-    """A Qwen3 decoder stack (without the vocabulary head) plus the yes-minus-no direction."""
+    """A decoder stack (without the vocabulary head) plus the yes-minus-no direction."""
 
-    decoder: PreTrainedModel
-    config: PretrainedConfig
+    decoder: Decoder
     direction: torch.Tensor  # w_yes - w_no, float32, on the model's device
     bias: float  # b_yes - b_no (zero for Qwen3, kept for checkpoints with a head bias)
     pad_token_id: int
@@ -43,14 +41,12 @@ class YesNoScorer:
         """Keys and values of the shared head, computed once for batch size 1."""
         if not prefix_ids:
             return None
-        input_ids = torch.tensor([list(prefix_ids)], device=self.device)
-        cache = self.decoder(input_ids=input_ids, use_cache=True).past_key_values
-        return tuple((layer.keys, layer.values) for layer in cache.layers)
+        return self.decoder.prefix_cache(torch.tensor([list(prefix_ids)], device=self.device))
 
     def score(self, rows: Sequence[Sequence[int]], prefix: PrefixCache | None) -> list[float]:
         """P(yes) for each row (the tokens after the shared prefix), in order.
 
-        On a CUDA out-of-memory error the batch is halved and retried, so a long input degrades to
+        On an out-of-memory error the batch is halved and retried, so a long input degrades to
         smaller batches instead of failing; no score is lost or reordered.
         """
         try:
@@ -65,24 +61,8 @@ class YesNoScorer:
 
     @torch.inference_mode()
     def _score(self, rows: Sequence[Sequence[int]], prefix: PrefixCache | None) -> list[float]:
-        lengths = torch.tensor([len(row) for row in rows], device=self.device)
         width = max(len(row) for row in rows)
-        input_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
-        for index, row in enumerate(rows):
-            input_ids[index, : len(row)] = torch.tensor(row)
-        cache = None
-        if prefix is not None:
-            batch = len(rows)
-            cache = DynamicCache(
-                [
-                    (keys.expand(batch, -1, -1, -1), values.expand(batch, -1, -1, -1))
-                    for keys, values in prefix
-                ],
-                config=self.config,
-            )
-        hidden = self.decoder(
-            input_ids=input_ids.to(self.device), past_key_values=cache, use_cache=cache is not None
-        ).last_hidden_state
-        last = hidden[torch.arange(len(rows), device=self.device), lengths - 1]
-        logit_difference = last.float() @ self.direction + self.bias
-        return torch.sigmoid(logit_difference).tolist()
+        input_ids = torch.tensor([[*row, *[self.pad_token_id] * (width - len(row))] for row in rows])
+        lengths = torch.tensor([len(row) for row in rows])
+        last = self.decoder.last_hidden(input_ids.to(self.device), lengths.to(self.device), prefix)
+        return torch.sigmoid(last.float() @ self.direction + self.bias).tolist()

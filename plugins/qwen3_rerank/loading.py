@@ -14,6 +14,7 @@ import transformers
 from packaging.version import Version
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
+from .decoders import decoder_for
 from .forward import YesNoScorer
 
 MIN_TRANSFORMERS = Version("4.56")
@@ -97,7 +98,7 @@ def load_model(key: ModelKey, hub_options: dict[str, Any]) -> LoadedModel:
     """Load tokenizer and weights for ``key``; ``hub_options`` are passed to ``from_pretrained``.
 
     Only the decoder stack is kept: the vocabulary head collapses into the yes-minus-no vector,
-    which frees its memory when it is not tied to the embeddings (the 4B and 8B checkpoints).
+    which frees its memory when it is not tied to the embeddings (the 8B checkpoint).
     """
     _check_transformers()
     options = {"revision": key.revision, **hub_options}
@@ -118,7 +119,7 @@ def load_model(key: ModelKey, hub_options: dict[str, Any]) -> LoadedModel:
     head = model.get_output_embeddings()
     direction = (head.weight[yes].float() - head.weight[no].float()).detach()
     bias = 0.0 if head.bias is None else float(head.bias[yes] - head.bias[no])
-    decoder = model.get_decoder().to(key.device).eval()
+    decoder = decoder_for(model.to(key.device).eval())
     pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    scorer = YesNoScorer(decoder, model.config, direction.to(key.device), bias, pad_token_id)
+    scorer = YesNoScorer(decoder, direction.to(key.device), bias, pad_token_id)
     return LoadedModel(key, tokenizer, scorer)

@@ -11,7 +11,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .batching import common_prefix_length, token_budget_batches
-from .forward import PrefixCache
+from .decoders import PrefixCache
 from .loading import DTYPES, LoadedModel, ModelKey, load_model, resolve_device, resolve_dtype
 from .prompt import PromptEncoder
 from .registry import ModelRegistry, shared_models

@@ -1,0 +1,97 @@
+"""Scores equal the model card's reference code (tests/model_card_reference.py) on the same weights."""
+
+import pytest
+from transformers import AutoModelForCausalLM
+
+from qwen3_rerank import Qwen3Reranker
+from qwen3_rerank.decoders import FusedQwen3Decoder, TransformersDecoder
+from tests.model_card_reference import ModelCardReranker
+
+TOLERANCE = 1e-5
+QUERY = "What is the capital of France?"
+MIXED_DOCUMENTS = [
+    "Paris is the capital and most populous city of France.",
+    "x",
+    "Berlin is the capital of Germany. " * 12,
+    "巴黎是法国的首都，也是最大的城市。",
+    "Party time 🎉🎉 — emoji, accents (café, naïve) and symbols ∑∫√.",
+    "",
+    "Bananas are botanically berries, while strawberries are not." * 3,
+]
+
+
+def assert_close(ours, reference):
+    assert len(ours) == len(reference)
+    assert max(abs(a - b) for a, b in zip(ours, reference, strict=True)) < TOLERANCE
+
+
+@pytest.fixture(scope="module")
+def oracle(tiny_qwen3_dir):
+    return ModelCardReranker(str(tiny_qwen3_dir))
+
+
+def test_mixed_length_unicode_and_tiny_documents_match_the_model_card(tiny_qwen3_dir, oracle):
+    ours = Qwen3Reranker(str(tiny_qwen3_dir), device="cpu").score(QUERY, MIXED_DOCUMENTS)
+    assert_close(ours, oracle.score(QUERY, MIXED_DOCUMENTS))
+
+
+def test_the_scores_are_not_all_alike(tiny_qwen3_dir):
+    scores = Qwen3Reranker(str(tiny_qwen3_dir), device="cpu").score(QUERY, MIXED_DOCUMENTS)
+    assert max(scores) - min(scores) > 0.05  # otherwise parity would prove little
+
+
+@pytest.mark.parametrize("batch_tokens", [1, 64, 100_000])
+def test_batch_size_does_not_change_scores(tiny_qwen3_dir, oracle, batch_tokens):
+    reranker = Qwen3Reranker(str(tiny_qwen3_dir), device="cpu", batch_tokens=batch_tokens)
+    assert_close(reranker.score(QUERY, MIXED_DOCUMENTS), oracle.score(QUERY, MIXED_DOCUMENTS))
+
+
+def test_documents_longer_than_max_length_are_truncated_like_the_model_card(tiny_qwen3_dir):
+    documents = ["The Eiffel Tower is in Paris. " * 40, "short", "Lyon is a French city. " * 25]
+    oracle = ModelCardReranker(str(tiny_qwen3_dir), max_length=96)
+    ours = Qwen3Reranker(str(tiny_qwen3_dir), device="cpu", max_length=96).score(QUERY, documents)
+    assert_close(ours, oracle.score(QUERY, documents))
+
+
+def test_custom_instruction_matches_the_model_card(tiny_qwen3_dir, oracle):
+    instruction = "Given a question, retrieve passages that contain the answer"
+    ours = Qwen3Reranker(str(tiny_qwen3_dir), device="cpu", instruction=instruction).score(
+        QUERY, MIXED_DOCUMENTS
+    )
+    assert_close(ours, oracle.score(QUERY, MIXED_DOCUMENTS, instruction=instruction))
+
+
+def test_untied_vocabulary_head_matches_the_model_card(tiny_untied_qwen3_dir):
+    ours = Qwen3Reranker(str(tiny_untied_qwen3_dir), device="cpu").score(QUERY, MIXED_DOCUMENTS)
+    assert_close(ours, ModelCardReranker(str(tiny_untied_qwen3_dir)).score(QUERY, MIXED_DOCUMENTS))
+
+
+def test_documents_sharing_a_long_opening_still_match(tiny_qwen3_dir, oracle):
+    # The shared prefix then reaches deep into the documents and must stop at a token boundary.
+    opening = "According to the 2024 census, the city of "
+    documents = [opening + "Paris had 2.1 million people.", opening + "Paris", opening + "Marseille grew."]
+    ours = Qwen3Reranker(str(tiny_qwen3_dir), device="cpu").score(QUERY, documents)
+    assert_close(ours, oracle.score(QUERY, documents))
+
+
+def test_identical_documents_match_the_model_card(tiny_qwen3_dir, oracle):
+    # Every token is shared, yet each row must keep its last token out of the shared prefix.
+    ours = Qwen3Reranker(str(tiny_qwen3_dir), device="cpu").score(QUERY, ["same text"] * 3)
+    assert_close(ours, oracle.score(QUERY, ["same text"] * 3))
+
+
+def test_score_pairs_with_different_queries_matches_scoring_each_query_alone(tiny_qwen3_dir, oracle):
+    queries = [QUERY, "Which fruit is a berry?", QUERY]
+    pairs = list(zip(queries, MIXED_DOCUMENTS[:3], strict=True))
+    ours = Qwen3Reranker(str(tiny_qwen3_dir), device="cpu").score_pairs(pairs)
+    assert_close(ours, [oracle.score(query, [document])[0] for query, document in pairs])
+
+
+def test_fused_and_transformers_decoders_agree(tiny_qwen3_dir):
+    reranker = Qwen3Reranker(str(tiny_qwen3_dir), device="cpu")
+    assert isinstance(reranker.loaded_model.scorer.decoder, FusedQwen3Decoder)
+    fused = reranker.score(QUERY, MIXED_DOCUMENTS)
+    model = AutoModelForCausalLM.from_pretrained(tiny_qwen3_dir).eval()
+    reranker.loaded_model.scorer.decoder = TransformersDecoder(model.get_decoder(), model.config)
+    reranker._prefix = ((), None)
+    assert_close(reranker.score(QUERY, MIXED_DOCUMENTS), fused)
