@@ -1,0 +1,96 @@
+"""``qwen3-rerank index`` and ``ask``: output, exit codes and error messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from qwen3_rag.cli import register
+from qwen3_rag.testing import SAMPLES_DIR, minilm_model_dir
+
+
+@pytest.fixture
+def app() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+    return app
+
+
+@pytest.fixture
+def env(tmp_path: Path, tiny_qwen3_dir: Path) -> dict[str, str]:
+    """The offline models through the environment variables users set."""
+    return {
+        "QWEN3_RAG_DATA_DIR": str(tmp_path / "store"),
+        "QWEN3_RAG_EMBEDDING_MODEL": str(minilm_model_dir()),
+        "QWEN3_RERANK_MODEL": str(tiny_qwen3_dir),
+        "QWEN3_RAG_DEVICE": "cpu",
+        "QWEN3_RAG_BACKEND": "memory",
+        "COLUMNS": "200",
+    }
+
+
+def test_index_then_ask_prints_the_answer_and_cited_passages(app: typer.Typer, env: dict[str, str]) -> None:
+    runner = CliRunner()
+    indexed = runner.invoke(app, ["index", str(SAMPLES_DIR)], env=env)
+    assert indexed.exit_code == 0, indexed.output
+    assert "chunks written" in indexed.output
+
+    asked = runner.invoke(
+        app, ["ask", "Who sealed the Magna Carta?", "--top-n", "2", "--show-stages"], env=env
+    )
+    assert asked.exit_code == 0, asked.output
+    for heading in ("Answer", "Cited passages (reranked)", "Stage: bm25", "Stage: dense", "Stage: fusion"):
+        assert heading in asked.output
+    assert "Seconds per stage" in asked.output
+
+
+def test_ask_json_is_machine_readable(app: typer.Typer, env: dict[str, str]) -> None:
+    runner = CliRunner()
+    runner.invoke(app, ["index", str(SAMPLES_DIR / "history.md")], env=env)
+    asked = runner.invoke(app, ["ask", "When did the Berlin Wall fall?", "--json", "--top-n", "1"], env=env)
+    assert asked.exit_code == 0, asked.output
+    answer = json.loads(asked.stdout)
+    assert answer["question"] == "When did the Berlin Wall fall?"
+    assert len(answer["passages"]) == 1 and answer["passages"][0]["source"].endswith("history.md")
+
+
+def test_ask_before_index_says_to_run_index(app: typer.Typer, env: dict[str, str]) -> None:
+    result = CliRunner().invoke(app, ["ask", "anything"], env=env)
+    assert result.exit_code == 1
+    assert "run `qwen3-rerank index PATH` first" in result.output
+
+
+def test_unreachable_elasticsearch_gives_the_url_and_a_hint(app: typer.Typer, env: dict[str, str]) -> None:
+    args = ["index", str(SAMPLES_DIR), "--backend", "elasticsearch", "--es-url", "http://127.0.0.1:9"]
+    result = CliRunner().invoke(app, args, env=env)
+    assert result.exit_code == 1
+    assert "cannot reach Elasticsearch at http://127.0.0.1:9" in result.output
+    assert "ES_URL" in result.output
+
+
+def test_indexing_only_unreadable_files_fails_and_lists_them(
+    app: typer.Typer, env: dict[str, str], tmp_path: Path
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
+    result = CliRunner().invoke(app, ["index", str(corpus)], env=env)
+    assert result.exit_code == 1
+    assert "latin1.txt: not UTF-8" in result.output
+    assert "nothing was indexed" in result.output
+
+
+def test_a_missing_path_is_a_clear_error(app: typer.Typer, env: dict[str, str], tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["index", str(tmp_path / "missing")], env=env)
+    assert result.exit_code == 1
+    assert "does not exist" in result.output
+
+
+def test_an_invalid_backend_is_named(app: typer.Typer, env: dict[str, str]) -> None:
+    result = CliRunner().invoke(app, ["ask", "q", "--backend", "sqlite"], env=env)
+    assert result.exit_code == 1
+    assert "backend must be one of memory, elasticsearch" in result.output

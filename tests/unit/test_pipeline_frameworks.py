@@ -1,0 +1,74 @@
+"""The native framework pieces users compose themselves: the Haystack retriever component and
+whole Haystack pipeline, and the LlamaIndex retriever inside a LlamaIndex query flow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from haystack import Pipeline
+from llama_index.core.schema import QueryBundle
+
+from llama_index.postprocessor.qwen3_rerank import Qwen3Rerank
+from qwen3_rag import RagService
+from qwen3_rag.haystack import Qwen3RagRetriever as HaystackRetriever
+from qwen3_rag.haystack import build_pipeline
+from qwen3_rag.llamaindex import Qwen3RagRetriever as LlamaIndexRetriever
+from qwen3_rag.testing import SAMPLES_DIR, offline_settings
+
+
+@pytest.fixture
+def service(tmp_path: Path, tiny_qwen3_dir: Path) -> Iterator[RagService]:
+    with RagService(offline_settings(tmp_path, reranker_model=str(tiny_qwen3_dir))) as service:
+        service.index_paths([SAMPLES_DIR])
+        yield service
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "bm25", "dense"])
+def test_haystack_retriever_returns_documents_of_its_mode(service: RagService, mode: str) -> None:
+    retriever = HaystackRetriever(service.retriever, top_k=4, mode=mode)
+    documents = retriever.run(query="Olympus Mons volcano on Mars")["documents"]
+    expected = {
+        "hybrid": service.retriever.retrieve("Olympus Mons volcano on Mars", 4).fused,
+        "bm25": service.retriever.bm25("Olympus Mons volcano on Mars", 4),
+        "dense": service.retriever.dense("Olympus Mons volcano on Mars", 4),
+    }[mode]
+    assert [d.id for d in documents] == [p.id for p in expected]
+    assert documents[0].meta["source"].endswith("solar_system.md")
+
+
+def test_haystack_retriever_filters_by_source(service: RagService) -> None:
+    water = str(SAMPLES_DIR.resolve() / "water.md")
+    documents = HaystackRetriever(service.retriever, top_k=5).run(query="water", sources=[water])["documents"]
+    assert documents and {d.meta["source"] for d in documents} == {water}
+
+
+def test_a_whole_haystack_pipeline_retrieves_and_reranks(service: RagService) -> None:
+    pipeline = build_pipeline(service.settings, service.retriever, service.reranker)
+    assert isinstance(pipeline, Pipeline)
+    question = "How many bones does an adult have?"
+    result = pipeline.run({"retriever": {"query": question}, "ranker": {"query": question}})
+    documents = result["ranker"]["documents"]
+    assert len(documents) == service.settings.top_n
+    assert [d.score for d in documents] == sorted((d.score for d in documents), reverse=True)
+
+
+def test_llamaindex_retriever_feeds_the_qwen3_postprocessor(service: RagService) -> None:
+    retriever = LlamaIndexRetriever(service.retriever, top_k=6)
+    nodes = retriever.retrieve("Who first walked on the Moon?")
+    assert len(nodes) == 6
+    assert nodes[0].node.metadata["source"].endswith(".md") or nodes[0].node.metadata["source"].endswith(
+        ".html"
+    )
+    rerank = Qwen3Rerank(reranker=service.reranker, top_n=2)
+    ranked = rerank.postprocess_nodes(nodes, query_bundle=QueryBundle("Who first walked on the Moon?"))
+    assert len(ranked) == 2 and ranked[0].score >= ranked[1].score
+    assert {n.node.node_id for n in ranked} <= {n.node.node_id for n in nodes}
+
+
+def test_retrievers_refuse_an_unknown_mode(service: RagService) -> None:
+    with pytest.raises(ValueError, match="mode must be"):
+        HaystackRetriever(service.retriever, mode="sparse")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="mode must be"):
+        LlamaIndexRetriever(service.retriever, mode="sparse")  # type: ignore[arg-type]
