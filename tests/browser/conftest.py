@@ -1,0 +1,91 @@
+"""A live server on 127.0.0.1 and a headless Chromium driven by Selenium.
+
+The server runs the real app in a background thread (uvicorn, a free port) with a tiny random
+Qwen3 reranker and the embedded pipeline over the sample corpus. Chromium and its driver come
+from Debian (``apt-get install -y chromium chromium-driver``); nothing is downloaded, and the
+tests skip, saying so, where they are missing.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from qwen3_rag.server import ServerSettings, create_app
+from qwen3_rag.service import RagService
+from qwen3_rag.testing import SAMPLES_DIR, offline_settings
+from qwen3_rerank import Qwen3Reranker
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory, tiny_qwen3_dir: Path) -> Iterator[str]:
+    """The app's base URL; the sample corpus is indexed before the first test runs."""
+    import uvicorn
+
+    store = tmp_path_factory.mktemp("browser-store")
+    reranker = Qwen3Reranker(str(tiny_qwen3_dir), device="cpu")
+    app = create_app(
+        ServerSettings(rag="on", sample_corpus=SAMPLES_DIR, max_document_chars=500),
+        reranker=reranker,
+        rag_factory=lambda settings, served: RagService(
+            offline_settings(store, reranker_model=served.model_id), reranker=served
+        ),
+    )
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        _wait_for_corpus(url)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+        reranker.close()
+
+
+def _wait_for_corpus(url: str, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=5) as response:
+                if json.load(response)["corpus"] == "indexed":
+                    return
+        except OSError:  # not listening yet, or 503 while starting
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"the server at {url} did not index the sample corpus within {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Headless Chromium through chromedriver, both from the system packages."""
+    if CHROMIUM is None or CHROMEDRIVER is None:
+        pytest.skip("needs Chromium and chromedriver: apt-get install -y chromium chromium-driver")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="needs Selenium: pip install selenium")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    try:
+        yield driver
+    finally:
+        driver.quit()
