@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import haystack
 import pytest
 import torch
 from haystack import Document, Pipeline
@@ -295,6 +296,29 @@ def test_in_a_pipeline_after_bm25_ranks_as_the_core(
     assert [d.id for d in ranked] == [candidates[r.index].id for r in expected]
     assert [d.score for d in ranked] == [r.score for r in expected]
     assert all(type(d.score) is float for d in ranked)
+
+
+# Haystack 2.x runs pipelines asynchronously with AsyncPipeline; in 3.x, Pipeline has run_async.
+AsyncPipeline = getattr(haystack, "AsyncPipeline", Pipeline)
+
+
+def bm25_then_qwen3(store: InMemoryDocumentStore, model_dir: str, pipeline: Any) -> Any:
+    pipeline.add_component("retriever", InMemoryBM25Retriever(document_store=store, top_k=5))
+    ranker = Qwen3Ranker(model=model_dir, device=ComponentDevice.from_str("cpu"), top_k=3)
+    pipeline.add_component("ranker", ranker)
+    pipeline.connect("retriever.documents", "ranker.documents")
+    return pipeline
+
+
+async def test_in_an_async_pipeline_ranks_as_in_a_sync_one(model_dir: str, documents: list[Document]) -> None:
+    store = InMemoryDocumentStore()
+    store.write_documents(documents)
+    inputs = {"retriever": {"query": QUERY}, "ranker": {"query": QUERY}}
+    synchronous = bm25_then_qwen3(store, model_dir, Pipeline()).run(inputs)
+    asynchronous = await bm25_then_qwen3(store, model_dir, AsyncPipeline()).run_async(inputs)
+    ranked = [[(d.id, d.score) for d in out["ranker"]["documents"]] for out in (synchronous, asynchronous)]
+    assert ranked[0] == ranked[1]
+    assert len(ranked[0]) == 3
 
 
 def test_close_releases_the_weights_and_run_reloads(
