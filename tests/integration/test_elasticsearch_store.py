@@ -1,0 +1,86 @@
+"""The Elasticsearch store against a real server: mapping, BM25, kNN, replacement, RRF."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from qwen3_rag.fusion import reciprocal_rank_fusion
+from qwen3_rag.records import Chunk
+from qwen3_rag.settings import Settings
+from qwen3_rag.stores import StoreError
+from qwen3_rag.stores.elasticsearch import ElasticsearchStore
+
+pytestmark = pytest.mark.integration
+
+CHUNKS = [
+    Chunk.create("Olympus Mons is the tallest volcano on Mars.", "space.md", 0),
+    Chunk.create("Bread rises because yeast makes carbon dioxide.", "food.md", 0),
+    Chunk.create("Jupiter is the largest planet; Mars is smaller.", "space.md", 1),
+]
+VECTORS = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.8, 0.0, 0.6]]
+
+
+@pytest.fixture
+def store(es_url: str, index_name: str) -> Iterator[ElasticsearchStore]:
+    settings = Settings.from_env({}, backend="elasticsearch", es_url=es_url, index_name=index_name)
+    store = ElasticsearchStore.from_settings(settings)
+    store.write(CHUNKS, VECTORS)
+    yield store
+    store.close()
+
+
+def test_the_mapping_takes_its_dimension_from_the_embeddings(store: ElasticsearchStore) -> None:
+    mapping = store.client.indices.get_mapping(index=store.index)[store.index]["mappings"]["properties"]
+    assert mapping["embedding"]["type"] == "dense_vector"
+    assert int(mapping["embedding"]["dims"]) == 3
+    assert mapping["source"]["type"] == "keyword"
+
+
+def test_bm25_matches_the_text_field(store: ElasticsearchStore) -> None:
+    hits = store.bm25("tallest volcano", top_k=3)
+    assert hits[0].id == CHUNKS[0].id and hits[0].source == "space.md"
+    assert CHUNKS[1].id not in {hit.id for hit in hits}
+
+
+def test_knn_ranks_by_cosine_similarity(store: ElasticsearchStore) -> None:
+    assert [hit.id for hit in store.knn([0.9, 0.0, 0.5], top_k=3)][:2] == [CHUNKS[2].id, CHUNKS[0].id]
+
+
+def test_filters_restrict_both_searches_to_sources(store: ElasticsearchStore) -> None:
+    assert {hit.source for hit in store.knn([0.0, 1.0, 0.0], top_k=3, sources=["space.md"])} == {"space.md"}
+    assert store.bm25("yeast", top_k=3, sources=["space.md"]) == []
+
+
+def test_rewriting_replaces_and_removes_stale_chunks(store: ElasticsearchStore) -> None:
+    store.write(CHUNKS, VECTORS)
+    assert store.count() == 3
+    store.write([Chunk.create("Mars has two moons.", "space.md", 0)], [[1.0, 0.0, 0.0]])
+    assert store.count() == 2
+    assert {hit.text for hit in store.knn([1.0, 1.0, 1.0], top_k=5)} == {
+        "Mars has two moons.",
+        CHUNKS[1].text,
+    }
+
+
+def test_server_side_rrf_orders_like_client_side_rrf(store: ElasticsearchStore) -> None:
+    # No ties: the two implementations may break ties differently.
+    query, vector = "tallest volcano", [0.1, 1.0, 0.2]
+    client_side = reciprocal_rank_fusion([store.bm25(query, 3), store.knn(vector, 3)], top_k=3)
+    server_side = store.rrf(query, vector, top_k=3)
+    assert [p.id for p in server_side] == [p.id for p in client_side]
+    assert [p.score for p in server_side] == pytest.approx([p.score for p in client_side])
+
+
+def test_a_missing_index_says_to_run_index(es_url: str, index_name: str) -> None:
+    settings = Settings.from_env({}, backend="elasticsearch", es_url=es_url, index_name=index_name)
+    store = ElasticsearchStore.from_settings(settings)
+    assert store.count() == 0
+    with pytest.raises(StoreError, match="run `qwen3-rerank index PATH --backend elasticsearch` first"):
+        store.bm25("anything", top_k=3)
+
+
+def test_a_different_embedding_dimension_is_refused(store: ElasticsearchStore) -> None:
+    with pytest.raises(StoreError, match="holds 3-dimensional embeddings but the embedding model gives 2"):
+        store.write([Chunk.create("x", "x.md", 0)], [[1.0, 0.0]])
