@@ -1,0 +1,62 @@
+"""`qwen3-rerank rerank`: tables for people, JSON for scripts, the same ranking as the API."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from qwen3_rerank import Qwen3Reranker
+from qwen3_rerank.cli import app
+
+QUERY = "capital of France"
+DOCUMENTS = ["Paris is the capital of France.", "Bananas are yellow.", "Berlin is in Germany."]
+runner = CliRunner()
+
+
+@pytest.fixture
+def expected(tiny_qwen3_dir):
+    with Qwen3Reranker(str(tiny_qwen3_dir), device="cpu") as reranker:
+        return reranker.rerank(QUERY, DOCUMENTS)
+
+
+def invoke(model_dir, *arguments, stdin=None):
+    return runner.invoke(
+        app,
+        ["rerank", "--query", QUERY, "--model", str(model_dir), "--device", "cpu", *arguments],
+        input=stdin,
+    )
+
+
+def test_json_output_is_the_ranking_of_the_api(tiny_qwen3_dir, tmp_path, expected):
+    documents = tmp_path / "docs.txt"
+    documents.write_text("\n".join(DOCUMENTS) + "\n\n")
+    result = invoke(tiny_qwen3_dir, "--docs", str(documents), "--json")
+    assert result.exit_code == 0, result.output
+    ranked = json.loads(result.stdout)
+    assert [item["index"] for item in ranked] == [r.index for r in expected]
+    assert [item["score"] for item in ranked] == pytest.approx([r.score for r in expected], abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "stdin",
+    [json.dumps(DOCUMENTS), "\n".join(json.dumps({"text": d, "id": i}) for i, d in enumerate(DOCUMENTS))],
+    ids=["json-list", "json-lines"],
+)
+def test_documents_from_stdin_as_json(tiny_qwen3_dir, expected, stdin):
+    result = invoke(tiny_qwen3_dir, "--docs", "-", "--json", "--top-k", "2", stdin=stdin)
+    assert result.exit_code == 0, result.output
+    assert [item["index"] for item in json.loads(result.stdout)] == [r.index for r in expected][:2]
+
+
+def test_table_output_lists_every_document(tiny_qwen3_dir, tmp_path):
+    documents = tmp_path / "docs.txt"
+    documents.write_text("\n".join(DOCUMENTS))
+    result = invoke(tiny_qwen3_dir, "--docs", str(documents))
+    assert result.exit_code == 0, result.output
+    assert all(document in result.stdout for document in DOCUMENTS)
+
+
+def test_a_missing_documents_file_is_a_usage_error(tiny_qwen3_dir, tmp_path):
+    result = invoke(tiny_qwen3_dir, "--docs", str(tmp_path / "missing.txt"))
+    assert result.exit_code == 2
+    assert "missing.txt" in result.output

@@ -1,0 +1,140 @@
+"""The public surface: ordering, streaming, bad input, load errors."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast
+
+from qwen3_rerank import Qwen3Reranker, RerankResult, loading
+from qwen3_rerank import reranker as reranker_module
+from qwen3_rerank.forward import OutOfMemoryError
+from qwen3_rerank.testing import random_qwen3_config
+
+QUERY = "How do vaccines work?"
+DOCUMENTS = [
+    "Vaccines train the immune system to recognise a pathogen.",
+    "The stock market closed higher today.",
+    "mRNA vaccines deliver instructions for making a spike protein.",
+    "A recipe for lemon cake.",
+]
+
+
+@pytest.fixture
+def reranker(tiny_qwen3_dir):
+    return Qwen3Reranker(str(tiny_qwen3_dir), device="cpu")
+
+
+def test_rerank_sorts_by_score_and_keeps_index_and_text(reranker):
+    scores = reranker.score(QUERY, DOCUMENTS)
+    results = reranker.rerank(QUERY, DOCUMENTS)
+    assert [r.index for r in results] == sorted(range(4), key=lambda i: -scores[i])
+    assert all(isinstance(r, RerankResult) and r.document == DOCUMENTS[r.index] for r in results)
+    assert [r.score for r in results] == sorted(scores, reverse=True)
+
+
+def test_top_k_keeps_the_best(reranker):
+    assert reranker.rerank(QUERY, DOCUMENTS, top_k=2) == reranker.rerank(QUERY, DOCUMENTS)[:2]
+
+
+def test_equal_scores_keep_input_order(reranker):
+    assert [r.index for r in reranker.rerank(QUERY, ["same"] * 4)] == [0, 1, 2, 3]
+
+
+def test_scores_are_probabilities_in_input_order(reranker):
+    scores = reranker.score(QUERY, DOCUMENTS)
+    assert all(0.0 < s < 1.0 for s in scores)
+    assert reranker.score(QUERY, DOCUMENTS[::-1]) == pytest.approx(scores[::-1], abs=1e-6)
+
+
+def test_a_generator_of_documents_streams_in_chunks(reranker, monkeypatch):
+    expected = reranker.score(QUERY, DOCUMENTS * 3)
+    monkeypatch.setattr(reranker_module, "CHUNK_DOCUMENTS", 5)
+    assert reranker.score(QUERY, (d for d in DOCUMENTS * 3)) == pytest.approx(expected, abs=1e-6)
+
+
+def test_out_of_memory_splits_the_batch_without_losing_or_reordering(reranker, monkeypatch):
+    expected = reranker.score(QUERY, DOCUMENTS)
+    decoder = reranker.loaded_model.scorer.decoder
+    real_last_hidden = decoder.last_hidden
+    batch_sizes = []
+
+    def small_batches_only(input_ids, lengths, prefix):
+        batch_sizes.append(len(input_ids))
+        if len(input_ids) > 1:
+            raise OutOfMemoryError("simulated")
+        return real_last_hidden(input_ids, lengths, prefix)
+
+    monkeypatch.setattr(decoder, "last_hidden", small_batches_only)
+    assert reranker.score(QUERY, DOCUMENTS) == pytest.approx(expected, abs=1e-6)
+    assert batch_sizes[0] == 4 and max(batch_sizes[1:]) < 4
+
+
+def test_empty_documents_give_empty_results(reranker):
+    assert reranker.score(QUERY, []) == []
+    assert reranker.rerank(QUERY, []) == []
+
+
+@pytest.mark.parametrize("query", ["", "   \n"])
+def test_blank_query_is_rejected_by_name(reranker, query):
+    with pytest.raises(ValueError, match="query"):
+        reranker.score(query, DOCUMENTS)
+
+
+def test_a_non_string_document_is_named_by_index(reranker):
+    with pytest.raises(TypeError, match=r"documents\[2\]"):
+        reranker.score(QUERY, ["a", "b", 3])
+
+
+def test_a_malformed_pair_is_named_by_index(reranker):
+    with pytest.raises(TypeError, match=r"pairs\[1\]"):
+        reranker.score_pairs([(QUERY, "a"), "not a pair"])
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [("max_length", 0), ("batch_tokens", -1), ("long_documents", "split"), ("window_overlap", -5)],
+)
+def test_bad_settings_are_rejected_by_name(tiny_qwen3_dir, argument, value):
+    with pytest.raises(ValueError, match=argument):
+        Qwen3Reranker(str(tiny_qwen3_dir), device="cpu", **{argument: value})
+
+
+def test_bad_top_k_is_rejected(reranker):
+    with pytest.raises(ValueError, match="top_k"):
+        reranker.rerank(QUERY, DOCUMENTS, top_k=0)
+
+
+def test_bad_dtype_and_device_are_rejected(tiny_qwen3_dir):
+    with pytest.raises(ValueError, match="dtype"):
+        Qwen3Reranker(str(tiny_qwen3_dir), dtype="int3")
+    with pytest.raises(ValueError, match="device"):
+        Qwen3Reranker(str(tiny_qwen3_dir), device="gpu-please")
+
+
+def test_defaults_on_cpu_are_float32(reranker):
+    assert reranker.device == torch.device("cpu") and reranker.dtype == torch.float32
+
+
+def test_a_missing_model_directory_says_what_to_pass(tmp_path):
+    with pytest.raises(OSError, match="local directory"):
+        Qwen3Reranker(str(tmp_path / "nowhere"), local_files_only=True)
+
+
+def test_a_model_without_single_token_yes_and_no_is_not_a_reranker(tmp_path):
+    characters = {c: i for i, c in enumerate("abcdefghijklmnopqrstuvwxyz<>|_:. \n")}
+    backend = Tokenizer(models.BPE(vocab=characters, merges=[]))
+    backend.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
+    PreTrainedTokenizerFast(tokenizer_object=backend).save_pretrained(tmp_path)
+    from transformers import Qwen3ForCausalLM
+
+    Qwen3ForCausalLM(random_qwen3_config()).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="not a Qwen3 reranker"):
+        Qwen3Reranker(str(tmp_path), device="cpu")
+
+
+def test_an_old_transformers_gets_an_upgrade_hint(tiny_qwen3_dir, monkeypatch):
+    monkeypatch.setattr(loading, "transformers", SimpleNamespace(__version__="4.40.0"))
+    with pytest.raises(RuntimeError, match="pip install -U"):
+        Qwen3Reranker(str(tiny_qwen3_dir), device="cpu")
