@@ -77,6 +77,25 @@ def test_init_defaults_describe_the_loaded_model(model_dir: str) -> None:
     assert rerank.batch_tokens == rerank.reranker.batch_tokens
 
 
+def test_to_dict_round_trip_rebuilds_an_equal_postprocessor_on_the_same_weights(model_dir: str) -> None:
+    rerank = Qwen3Rerank(
+        model=model_dir,
+        device="cpu",
+        top_n=3,
+        instruction="Find the clause",
+        batch_tokens=1024,
+        long_documents="window",
+        window_overlap=16,
+        keep_retrieval_score=True,
+        score_threshold=0.25,
+    )
+    data = rerank.to_dict()
+    assert data["class_name"] == "Qwen3Rerank"
+    restored = Qwen3Rerank.from_dict(data)
+    assert restored.to_dict() == data
+    assert restored.reranker.loaded_model is rerank.reranker.loaded_model
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [
