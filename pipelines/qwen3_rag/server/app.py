@@ -94,6 +94,7 @@ def create_app(
 async def _start(
     settings: ServerSettings, reranker: Qwen3Reranker | None, rag_factory: RagFactory | None
 ) -> ServerState:
+    owns_reranker = reranker is None
     if reranker is None:
         logger.info("Loading %s", settings.model)
         reranker = await asyncio.to_thread(
@@ -111,23 +112,35 @@ async def _start(
     )
     await batcher.start()
     state = ServerState(settings=settings, reranker=reranker, batcher=batcher)
-    if settings.rag != "off" and rag_factory is not None:
-        try:
-            state.rag = await asyncio.to_thread(rag_factory, settings, reranker)
-        except Exception as error:
-            if settings.rag == "on":
-                await batcher.stop()
-                raise
-            state.rag_error = f"{type(error).__name__}: {error}"
-            logger.warning("Serving /v1/rerank only; the RAG pipeline did not start: %s", state.rag_error)
-    elif settings.rag != "off":
+    try:
+        await _start_rag(state, rag_factory)
+    except BaseException:
+        await _stop(state, close_reranker=owns_reranker)
+        raise
+    return state
+
+
+async def _start_rag(state: ServerState, rag_factory: RagFactory | None) -> None:
+    """Build the pipeline; with ``rag="auto"`` a failure leaves reranking alone running."""
+    settings = state.settings
+    if settings.rag == "off":
+        return
+    if rag_factory is None:
         state.rag_error = "no pipeline configured"
-    if state.rag is not None and settings.sample_corpus is not None:
+        return
+    try:
+        state.rag = await asyncio.to_thread(rag_factory, settings, state.reranker)
+    except Exception as error:
+        if settings.rag == "on":
+            raise
+        state.rag_error = f"{type(error).__name__}: {error}"
+        logger.warning("Serving /v1/rerank only; the RAG pipeline did not start: %s", state.rag_error)
+        return
+    if settings.sample_corpus is not None:
         # In the background: the API answers (and /readyz reports progress) while it indexes.
         task = asyncio.create_task(index_sample_corpus(state, settings.sample_corpus))
         state.background.add(task)
         task.add_done_callback(state.background.discard)
-    return state
 
 
 async def _stop(state: ServerState, *, close_reranker: bool) -> None:

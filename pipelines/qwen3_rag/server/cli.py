@@ -19,28 +19,28 @@ def register(app: typer.Typer) -> None:
 
 def serve(
     host: Annotated[
-        str | None, typer.Option(help="Address to bind [env QWEN3_SERVER_HOST; 127.0.0.1].")
+        str | None, typer.Option(help="Address to bind (env QWEN3_SERVER_HOST, default 127.0.0.1).")
     ] = None,
     port: Annotated[
-        int | None, typer.Option(min=1, max=65535, help="Port [env QWEN3_SERVER_PORT; 8000].")
+        int | None, typer.Option(min=1, max=65535, help="Port (env QWEN3_SERVER_PORT, default 8000).")
     ] = None,
     model: Annotated[
         str | None,
         typer.Option(
-            help="Reranker Hub id or directory, fixed for the server's life [env QWEN3_RERANK_MODEL]."
+            help="Reranker Hub id or directory, fixed for the server's life (env QWEN3_RERANK_MODEL)."
         ),
     ] = None,
     device: Annotated[
-        str | None, typer.Option(help="cpu, cuda, cuda:N or mps [env QWEN3_RAG_DEVICE].")
+        str | None, typer.Option(help="cpu, cuda, cuda:N or mps (env QWEN3_RAG_DEVICE).")
     ] = None,
     rag: Annotated[
         str | None,
-        typer.Option(help="auto, on or off: serve /v1/ask and /v1/documents [env QWEN3_SERVER_RAG]."),
+        typer.Option(help="auto, on or off: serve /v1/ask and /v1/documents (env QWEN3_SERVER_RAG)."),
     ] = None,
     sample_corpus: Annotated[
         Path | None,
         typer.Option(
-            help="Folder indexed at start-up when the store is empty [env QWEN3_SERVER_SAMPLE_CORPUS]."
+            help="Folder indexed at start-up when the store is empty (env QWEN3_SERVER_SAMPLE_CORPUS)."
         ),
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",

@@ -6,6 +6,7 @@ test can build an app around any reranker or pipeline it likes.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +55,7 @@ class ServerState:
     rag_error: str | None = None
     corpus: CorpusStatus = "not configured"
     corpus_error: str | None = None
-    background: set[Any] = field(default_factory=set)
+    background: set[asyncio.Task[None]] = field(default_factory=set)
 
     def served_model_names(self) -> set[str]:
         """Names a request's ``model`` may use: the id it was loaded with, or its last path part."""
