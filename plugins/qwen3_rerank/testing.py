@@ -147,3 +147,27 @@ def save_random_qwen3(
     tokenizer = Qwen2Tokenizer.from_pretrained(tokenizer_path) if tokenizer_path else build_qwen3_tokenizer()
     tokenizer.save_pretrained(path)
     return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m qwen3_rerank.testing DIR [--layers N ...]``: save a random Qwen3 reranker to DIR."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Save a random-weight Qwen3 reranker for offline smoke runs.")
+    parser.add_argument("path", type=Path)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--hidden-size", type=int, default=64)
+    parser.add_argument("--intermediate-size", type=int, default=128)
+    arguments = parser.parse_args(argv)
+    save_random_qwen3(
+        arguments.path,
+        layers=arguments.layers,
+        hidden_size=arguments.hidden_size,
+        intermediate_size=arguments.intermediate_size,
+        initializer_range=0.2,
+    )
+    print(f"Saved a random Qwen3 reranker (meaningless scores) to {arguments.path}")
+
+
+if __name__ == "__main__":
+    main()
