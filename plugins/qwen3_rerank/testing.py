@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     """``python -m qwen3_rerank.testing DIR [--layers N ...]``: save a random Qwen3 reranker to DIR."""
     import argparse
 
-    parser = argparse.ArgumentParser(description="Save a random-weight Qwen3 reranker for offline smoke runs.")
+    parser = argparse.ArgumentParser(description="Save a random Qwen3 reranker for offline runs.")
     parser.add_argument("path", type=Path)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--hidden-size", type=int, default=64)
