@@ -127,6 +127,13 @@ def test_instruction_reaches_the_model(client: TestClient, reranker: Qwen3Rerank
     assert expected != pytest.approx(reranker.score("capital", DOCUMENTS), abs=1e-6)
 
 
+@pytest.mark.parametrize("path", ["/v2/rerank", "/rerank"])
+def test_the_paths_of_cohere_v2_and_vllm_serve_the_same_api(client: TestClient, path: str) -> None:
+    body = {"query": "capital", "documents": DOCUMENTS, "top_n": 2}
+    here = client.post(path, json=body).json()
+    assert here["results"] == client.post("/v1/rerank", json=body).json()["results"]
+
+
 def test_unknown_fields_from_other_clients_are_ignored(client: TestClient) -> None:
     response = client.post(
         "/v1/rerank", json={"query": "q", "documents": ["d"], "max_tokens_per_doc": 512, "truncation": True}

@@ -23,6 +23,10 @@ router = APIRouter(tags=["rerank"])
 
 # nginx's code for "client closed request": logged, never seen by the client that left.
 CLIENT_CLOSED_REQUEST = 499
+# Where other servers put the same API: Cohere's v2 SDK posts to /v2/rerank, and vLLM serves
+# /rerank, /v1/rerank and /v2/rerank alike. Text Embeddings Inference's /rerank takes `texts`
+# instead of `documents`; such a client gets a 422 naming the missing `documents` field.
+ALIASES = ("/v2/rerank", "/rerank")
 
 
 def check_request(body: RerankRequest, texts: list[str], state: ServerState) -> None:
@@ -92,4 +96,15 @@ async def rerank(
         usage=RerankUsage(
             documents=len(texts), query_chars=len(body.query), document_chars=sum(map(len, texts))
         ),
+    )
+
+
+for alias in ALIASES:
+    router.add_api_route(
+        alias,
+        rerank,
+        methods=["POST"],
+        response_model=RerankResponse,
+        response_model_exclude_none=True,
+        include_in_schema=False,
     )
