@@ -6,7 +6,7 @@ transformers), so every failure here is turned into an error that says what to d
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -57,13 +57,16 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
 
 @dataclass(frozen=True)
 class ModelKey:
-    """What makes two loaded models interchangeable: asking twice for one key loads once."""
+    """What makes two loaded models interchangeable: asking twice for one key loads once.
+
+    Where the weights come from (cache directory, offline mode, token) is not part of it: the
+    same revision of the same model is the same weights.
+    """
 
     model: str
     device: str
     dtype: str
     revision: str | None = None
-    load_options: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
 
 @dataclass

@@ -110,7 +110,6 @@ class Qwen3Reranker:
             device=str(resolved_device),
             dtype=next(name for name, value in DTYPES.items() if value == resolved_dtype),
             revision=revision,
-            load_options=(("cache_dir", str(cache_dir)), ("local_files_only", str(local_files_only))),
         )
         hub_options = {"cache_dir": cache_dir, "local_files_only": local_files_only, "token": token}
         self._registry = registry

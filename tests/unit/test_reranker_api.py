@@ -54,6 +54,27 @@ def test_a_generator_of_documents_streams_in_chunks(reranker, monkeypatch):
     assert reranker.score(QUERY, (d for d in DOCUMENTS * 3)) == pytest.approx(expected, abs=1e-6)
 
 
+def test_a_stream_is_consumed_one_chunk_at_a_time(reranker, monkeypatch):
+    monkeypatch.setattr(reranker_module, "CHUNK_DOCUMENTS", 4)
+    consumed = []
+    decoder = reranker.loaded_model.scorer.decoder
+    real_last_hidden = decoder.last_hidden
+
+    def record_progress(*arguments):
+        consumed.append(produced)
+        return real_last_hidden(*arguments)
+
+    def documents():
+        nonlocal produced
+        for produced in range(1, 13):
+            yield DOCUMENTS[produced % 4]
+
+    produced = 0
+    monkeypatch.setattr(decoder, "last_hidden", record_progress)
+    assert len(reranker.score(QUERY, documents())) == 12
+    assert consumed[0] == 4  # one chunk read before the first forward pass, not the whole stream
+
+
 def test_out_of_memory_splits_the_batch_without_losing_or_reordering(reranker, monkeypatch):
     expected = reranker.score(QUERY, DOCUMENTS)
     decoder = reranker.loaded_model.scorer.decoder
