@@ -8,6 +8,7 @@ would still cost a model call. `cancel_on_disconnect` races the work against the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -32,10 +33,12 @@ async def cancel_on_disconnect(request: Request, work: Awaitable[T]) -> T:
     try:
         await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        watcher.cancel()
-        if not task.done():
-            task.cancel()
-    if task.done() and not task.cancelled():
+        for pending in (watcher, task):
+            if not pending.done():
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pending  # let the work clean up (the batcher drops its job) before returning
+    if not task.cancelled():
         return task.result()
     raise ClientDisconnected()
 
