@@ -14,10 +14,9 @@ Example:
 
 from __future__ import annotations
 
-import logging
+import threading
 import time
 from collections.abc import Iterable, Sequence
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -30,8 +29,6 @@ from .stores import ChunkStore, open_store
 
 if TYPE_CHECKING:
     from qwen3_rerank import Qwen3Reranker
-
-logger = logging.getLogger(__name__)
 
 
 class FrameworkPipeline(Protocol):
@@ -58,36 +55,46 @@ class RagService:
         self.settings = settings
         self._given_reranker = reranker
         self._store: ChunkStore = open_store(settings)
+        # The server calls from worker threads: the lazy parts are built once, under this lock.
+        self._lock = threading.RLock()
+        self._embedder: Embedder | None = None
+        self._reranker: Qwen3Reranker | None = reranker
+        self._retriever: HybridRetriever | None = None
+        self._framework: FrameworkPipeline | None = None
 
-    @cached_property
+    @property
     def embedder(self) -> Embedder:
         """The dense embedding model (loaded on first use)."""
-        return Embedder(self.settings.embedding_model, device=self.settings.device)
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = Embedder(self.settings.embedding_model, device=self.settings.device)
+            return self._embedder
 
-    @cached_property
+    @property
     def reranker(self) -> Qwen3Reranker:
         """The Qwen3 reranker: the one given, or one loaded from the settings on first use."""
-        if self._given_reranker is not None:
-            return self._given_reranker
-        from qwen3_rerank import Qwen3Reranker
+        with self._lock:
+            if self._reranker is None:
+                from qwen3_rerank import Qwen3Reranker
 
-        return Qwen3Reranker(self.settings.reranker_model, device=self.settings.device)
+                self._reranker = Qwen3Reranker(self.settings.reranker_model, device=self.settings.device)
+            return self._reranker
 
-    @cached_property
+    @property
     def retriever(self) -> HybridRetriever:
         """BM25 + dense retrieval fused with RRF over the store."""
-        return HybridRetriever(self._store, self.embedder, self.settings)
+        with self._lock:
+            if self._retriever is None:
+                self._retriever = HybridRetriever(self._store, self.embedder, self.settings)
+            return self._retriever
 
-    @cached_property
+    @property
     def framework(self) -> FrameworkPipeline:
         """The chosen framework's reranking and generation components."""
-        if self.settings.framework == "haystack":
-            from .haystack import HaystackPipeline
-
-            return HaystackPipeline(self.settings, self.reranker)
-        from .llamaindex import LlamaIndexPipeline
-
-        return LlamaIndexPipeline(self.settings, self.reranker)
+        with self._lock:
+            if self._framework is None:
+                self._framework = _framework_pipeline(self.settings, self.reranker)
+            return self._framework
 
     def index_documents(self, documents: Iterable[SourceText], *, show_progress: bool = False) -> IndexReport:
         """Chunk, embed and write documents; re-indexing a source replaces its old chunks."""
@@ -156,8 +163,9 @@ class RagService:
     def close(self) -> None:
         """Release the store's connections and this service's hold on the reranker weights."""
         self._store.close()
-        if self._given_reranker is None and "reranker" in self.__dict__:
-            self.reranker.close()
+        if self._given_reranker is None and self._reranker is not None:
+            self._reranker.close()
+            self._reranker = None
 
     def __enter__(self) -> RagService:
         return self
@@ -172,3 +180,14 @@ class RagService:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         return top_k, min(top_n, top_k)
+
+
+def _framework_pipeline(settings: Settings, reranker: Qwen3Reranker) -> FrameworkPipeline:
+    """The framework is imported only when chosen: each pulls in its own dependencies."""
+    if settings.framework == "haystack":
+        from .haystack import HaystackPipeline
+
+        return HaystackPipeline(settings, reranker)
+    from .llamaindex import LlamaIndexPipeline
+
+    return LlamaIndexPipeline(settings, reranker)

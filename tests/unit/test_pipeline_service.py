@@ -14,7 +14,7 @@ from qwen3_rag import RagService, SourceText
 from qwen3_rag.generation import NO_LLM_HEADER, NO_PASSAGES_ANSWER
 from qwen3_rag.settings import Settings
 from qwen3_rag.testing import SAMPLES_DIR, offline_settings
-from qwen3_rerank import Qwen3Reranker
+from qwen3_rerank import Qwen3Reranker, shared_models
 from qwen3_rerank.testing import save_random_qwen3
 
 FRAMEWORKS = ["haystack", "llamaindex"]
@@ -139,3 +139,14 @@ def test_a_reranker_passed_in_stays_open_after_close(tmp_path: Path, tiny_qwen3_
         assert service.ask(QUESTION).passages
     assert len(reranker.score("q", ["still usable"])) == 1
     reranker.close()
+
+
+def test_concurrent_asks_share_one_set_of_models_and_agree(tmp_path: Path, tiny_qwen3_dir: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with RagService(settings_for(tmp_path, tiny_qwen3_dir)) as service:
+        service.index_documents([SourceText("Water boils at 100 degrees Celsius at sea level.", "w.txt")])
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            answers = list(pool.map(lambda _: service.ask(QUESTION), range(4)))
+        assert len(shared_models.keys()) == 1, "the reranker weights were loaded once"
+    assert len({tuple((p.id, p.score) for p in a.passages) for a in answers}) == 1
