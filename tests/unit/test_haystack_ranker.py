@@ -76,6 +76,7 @@ def test_init_defaults() -> None:
     assert (ranker.meta_fields_to_embed, ranker.embedding_separator) == ([], "\n")
     assert (ranker.max_length, ranker.batch_tokens, ranker.long_documents) == (8192, None, "truncate")
     assert ranker.reranker is None  # nothing is loaded before warm_up
+    assert ranker._get_telemetry_data() == {"model": DEFAULT_MODEL}
 
 
 @pytest.mark.parametrize("top_k", [0, -3, 2.5, True])

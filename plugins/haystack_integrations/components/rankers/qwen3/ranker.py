@@ -160,7 +160,7 @@ class Qwen3Ranker:
                 dtype=_dtype_name(dtype if dtype is not None else torch_dtype),
                 max_length=self.max_length,
                 batch_tokens=self.batch_tokens,
-                long_documents=self.long_documents,  # type: ignore[arg-type]
+                long_documents=self.long_documents,
                 window_overlap=self.window_overlap,
                 token=self.token.resolve_value() if self.token else None,
                 **options,
