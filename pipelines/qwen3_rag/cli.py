@@ -73,7 +73,7 @@ def index(
     embedding_model: EmbeddingModel = None,
     device: Device = None,
     chunk_size: Annotated[
-        int | None, typer.Option(min=16, help="Chunk length in tokens; default 200 on CPU, 400 on GPU.")
+        int | None, typer.Option(min=16, help="Chunk length in tokens; default 160 on CPU, 400 on GPU.")
     ] = None,
     chunk_overlap: Annotated[
         int | None, typer.Option(min=0, help="Tokens shared by neighbouring chunks.")
@@ -105,7 +105,7 @@ def index(
 def ask(
     question: Annotated[str, typer.Argument(help="The question to answer.")],
     top_k: Annotated[
-        int | None, typer.Option("--top-k", min=1, help="Candidates to rerank; default 20 on CPU, 50 on GPU.")
+        int | None, typer.Option("--top-k", min=1, help="Candidates to rerank; default 12 on CPU, 50 on GPU.")
     ] = None,
     top_n: Annotated[
         int | None, typer.Option("--top-n", min=1, help="Passages kept after reranking; default 5.")

@@ -31,9 +31,10 @@ DEFAULT_EMBEDDING_MODEL = "Qwen/Qwen3-Embedding-0.6B"
 DEFAULT_INDEX = "qwen3-rag"
 DEFAULT_ES_URL = "http://localhost:9200"
 
-# Reranking costs about 0.9 GFLOP per token with the 0.6B model: on a CPU a question must stay
-# interactive, so fewer and shorter candidates than on a GPU.
-CPU_DEFAULTS = {"top_k": 20, "chunk_size": 200}
+# Reranking costs about 0.9 GFLOP per token with the 0.6B model. On a CPU, 12 candidates of
+# ~160 tokens (~200 with the prompt) are ~2.2 TFLOP, seconds on a laptop; 50 chunks of 400 tokens
+# are ~18 TFLOP, a fraction of a second on a GPU. See docs/pipelines.md.
+CPU_DEFAULTS = {"top_k": 12, "chunk_size": 160}
 GPU_DEFAULTS = {"top_k": 50, "chunk_size": 400}
 
 # field name -> environment variable (read as text and converted to the field's type).
