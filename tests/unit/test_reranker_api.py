@@ -159,3 +159,11 @@ def test_an_old_transformers_gets_an_upgrade_hint(tiny_qwen3_dir, monkeypatch):
     monkeypatch.setattr(loading, "transformers", SimpleNamespace(__version__="4.40.0"))
     with pytest.raises(RuntimeError, match="pip install -U"):
         Qwen3Reranker(str(tiny_qwen3_dir), device="cpu")
+
+
+def test_a_bare_cuda_device_names_the_current_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    assert loading.resolve_device("cuda") == torch.device("cuda", 1)
+    assert loading.resolve_device(None) == torch.device("cuda", 1)
+    assert loading.resolve_device("cuda:0") == torch.device("cuda", 0)
