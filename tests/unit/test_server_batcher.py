@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -37,10 +37,14 @@ def expected(query: str, document: str, instruction: str | None = None) -> float
     return len(query) + len(document) / 1000 + (0.5 if instruction else 0.0)
 
 
-async def wait_for(condition, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.005)
+async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll until ``condition()`` holds (``asyncio.timeout`` would need Python 3.11)."""
+    await asyncio.wait_for(_poll(condition), timeout)
+
+
+async def _poll(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await asyncio.sleep(0.005)
 
 
 @pytest.fixture

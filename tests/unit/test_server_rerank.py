@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -72,10 +72,14 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-async def wait_until(condition, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
+async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll until ``condition()`` holds (``asyncio.timeout`` would need Python 3.11)."""
+    await asyncio.wait_for(_poll(condition), timeout)
+
+
+async def _poll(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await asyncio.sleep(0.005)
 
 
 def test_results_are_the_cores_scores_best_first(client: TestClient, reranker: Qwen3Reranker) -> None:
