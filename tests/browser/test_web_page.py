@@ -67,6 +67,15 @@ def test_rerank_shows_the_documents_ranked_with_score_bars(browser, live_server:
     assert "4 documents ranked" in browser.find_element(By.ID, "rerank-status").text
 
 
+def test_the_header_names_the_served_model(browser, live_server: str) -> None:
+    browser.get(live_server)
+    line = browser.find_element(By.ID, "model-line")
+    wait(browser).until(lambda b: " on cpu" in line.text)
+    with urllib.request.urlopen(f"{live_server}/readyz", timeout=10) as response:
+        assert json.load(response)["model"] in line.text
+    assert "corpus indexed" in line.text
+
+
 def test_instruction_changes_the_scores_shown(browser, live_server: str) -> None:
     instruction = "Judge whether the document mentions a fruit"
     browser.get(live_server)

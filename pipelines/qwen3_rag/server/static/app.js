@@ -139,7 +139,23 @@ function showTab(name) {
   }
 }
 
+// The header names the served model, and says when /v1/ask cannot answer, so nobody has to guess.
+async function describeServer() {
+  try {
+    const response = await fetch("/readyz");
+    const status = await response.json();
+    const rag = status.rag === "ok" ? `corpus ${status.corpus}` : `Ask unavailable (${status.rag})`;
+    $("model-line").textContent = `${status.model} on ${status.device} · ${rag} · `;
+    const docs = element("a", "", "API docs");
+    docs.href = "/docs";
+    $("model-line").append(docs);
+  } catch {
+    // The page still works without the header line.
+  }
+}
+
 $("rerank-form").addEventListener("submit", rerank);
 $("ask-form").addEventListener("submit", ask);
 $("tab-rerank").addEventListener("click", () => showTab("rerank"));
 $("tab-ask").addEventListener("click", () => showTab("ask"));
+describeServer();
