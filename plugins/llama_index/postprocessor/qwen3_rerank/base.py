@@ -8,6 +8,8 @@ a Haystack `Qwen3Ranker` in the same process scores identically and shares the l
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
@@ -150,15 +152,8 @@ class Qwen3Rerank(BaseNodePostprocessor):
         query_bundle = _require_query(query_bundle)
         if not nodes:
             return []
-        self._emit_start(nodes, query_bundle)
-        with self.callback_manager.event(
-            CBEventType.RERANKING, payload=self._payload(nodes, query_bundle)
-        ) as event:
-            ranking = self._rank(query_bundle.query_str, _texts(nodes))
-            reranked = self._to_nodes(nodes, ranking)
-            event.on_end(payload={EventPayload.NODES: reranked})
-        dispatcher.event(ReRankEndEvent(nodes=reranked))
-        return reranked
+        with self._reranking(nodes, query_bundle) as finish:
+            return finish(self._rank(query_bundle.query_str, _texts(nodes)))
 
     async def _apostprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
@@ -168,15 +163,32 @@ class Qwen3Rerank(BaseNodePostprocessor):
         query_bundle = _require_query(query_bundle)
         if not nodes:
             return []
-        self._emit_start(nodes, query_bundle)
-        with self.callback_manager.event(
-            CBEventType.RERANKING, payload=self._payload(nodes, query_bundle)
-        ) as event:
-            ranking = await asyncio.to_thread(self._rank, query_bundle.query_str, _texts(nodes))
-            reranked = self._to_nodes(nodes, ranking)
-            event.on_end(payload={EventPayload.NODES: reranked})
-        dispatcher.event(ReRankEndEvent(nodes=reranked))
-        return reranked
+        with self._reranking(nodes, query_bundle) as finish:
+            return finish(await asyncio.to_thread(self._rank, query_bundle.query_str, _texts(nodes)))
+
+    @contextmanager
+    def _reranking(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle
+    ) -> Iterator[Callable[[list[RerankResult]], list[NodeWithScore]]]:
+        """The framework's events around one reranking; yields what turns a ranking into nodes."""
+        dispatcher.event(
+            ReRankStartEvent(query=query_bundle, nodes=nodes, top_n=self.top_n, model_name=self.model)
+        )
+        payload = {
+            EventPayload.NODES: nodes,
+            EventPayload.MODEL_NAME: self.model,
+            EventPayload.QUERY_STR: query_bundle.query_str,
+            EventPayload.TOP_K: self.top_n,
+        }
+        with self.callback_manager.event(CBEventType.RERANKING, payload=payload) as event:
+
+            def finish(ranking: list[RerankResult]) -> list[NodeWithScore]:
+                reranked = self._to_nodes(nodes, ranking)
+                event.on_end(payload={EventPayload.NODES: reranked})
+                dispatcher.event(ReRankEndEvent(nodes=reranked))
+                return reranked
+
+            yield finish
 
     def _rank(self, query: str, texts: list[str]) -> list[RerankResult]:
         """The core's ranking, cut by ``score_threshold`` first and ``top_n`` second."""
@@ -202,19 +214,6 @@ class Qwen3Rerank(BaseNodePostprocessor):
             if RETRIEVAL_SCORE_KEY not in excluded:
                 excluded.append(RETRIEVAL_SCORE_KEY)
         return node
-
-    def _emit_start(self, nodes: list[NodeWithScore], query_bundle: QueryBundle) -> None:
-        dispatcher.event(
-            ReRankStartEvent(query=query_bundle, nodes=nodes, top_n=self.top_n, model_name=self.model)
-        )
-
-    def _payload(self, nodes: list[NodeWithScore], query_bundle: QueryBundle) -> dict[str, Any]:
-        return {
-            EventPayload.NODES: nodes,
-            EventPayload.MODEL_NAME: self.model,
-            EventPayload.QUERY_STR: query_bundle.query_str,
-            EventPayload.TOP_K: self.top_n,
-        }
 
 
 def _require_query(query_bundle: QueryBundle | None) -> QueryBundle:
