@@ -82,7 +82,7 @@ class HaystackPipeline:
             return ranked_passages_answer(passages)
         data = {"prompt_builder": {"question": question, "documents": template_documents(passages)}}
         replies = self.generation.run(data)["llm"]["replies"]
-        return replies[0].text or "" if replies else ""
+        return (replies[0].text or "") if replies else ""
 
 
 def build_pipeline(settings: Settings, retriever: HybridRetriever, reranker: Qwen3Reranker) -> Pipeline:

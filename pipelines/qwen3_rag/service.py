@@ -20,15 +20,20 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from tqdm.auto import tqdm
+
 from .embedding import Embedder
 from .ingest import Chunker, read_paths
-from .records import Answer, IndexReport, Passage, SourceText
+from .records import Answer, Chunk, IndexReport, Passage, SourceText
 from .retrieval import HybridRetriever, Retrieval
 from .settings import Settings
 from .stores import ChunkStore, open_store
 
 if TYPE_CHECKING:
     from qwen3_rerank import Qwen3Reranker
+
+# Chunks embedded and written together when indexing (bounds memory on large corpora).
+WRITE_BATCH_CHUNKS = 512
 
 
 class FrameworkPipeline(Protocol):
@@ -97,18 +102,25 @@ class RagService:
             return self._framework
 
     def index_documents(self, documents: Iterable[SourceText], *, show_progress: bool = False) -> IndexReport:
-        """Chunk, embed and write documents; re-indexing a source replaces its old chunks."""
+        """Chunk, embed and write documents; re-indexing a source replaces its old chunks.
+
+        Chunks are embedded and written a few hundred at a time, so memory stays bounded on large
+        corpora; all chunks of one source go into the same write, which is what lets the store
+        delete the chunks an edited source no longer has.
+        """
         started = time.perf_counter()
         chunker = Chunker(self.settings.chunk_size, self.settings.chunk_overlap)
         report = IndexReport()
-        chunks = []
-        for document in documents:
-            report.files += 1
-            chunks.extend(chunker.split(document))
-        if chunks:
-            embeddings = self.embedder.embed_documents([c.text for c in chunks], show_progress=show_progress)
-            self._store.write(chunks, embeddings)
-        report.chunks = len(chunks)
+        batch: list[Chunk] = []
+        with tqdm(desc="embedding", unit="chunk", disable=not show_progress) as progress:
+            for document in documents:
+                report.files += 1
+                batch.extend(chunker.split(document))
+                if len(batch) >= WRITE_BATCH_CHUNKS:
+                    report.chunks += self._write(batch, progress)
+                    batch = []
+            if batch:
+                report.chunks += self._write(batch, progress)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -172,6 +184,11 @@ class RagService:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def _write(self, chunks: Sequence[Chunk], progress: tqdm) -> int:
+        self._store.write(chunks, self.embedder.embed_documents([chunk.text for chunk in chunks]))
+        progress.update(len(chunks))
+        return len(chunks)
 
     def _limits(self, top_k: int | None, top_n: int | None) -> tuple[int, int]:
         top_k = self.settings.top_k if top_k is None else top_k

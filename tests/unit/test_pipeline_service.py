@@ -150,3 +150,13 @@ def test_concurrent_asks_share_one_set_of_models_and_agree(tmp_path: Path, tiny_
             answers = list(pool.map(lambda _: service.ask(QUESTION), range(4)))
         assert len(shared_models.keys()) == 1, "the reranker weights were loaded once"
     assert len({tuple((p.id, p.score) for p in a.passages) for a in answers}) == 1
+
+
+def test_indexing_in_several_batches_keeps_every_chunk(
+    tmp_path: Path, tiny_qwen3_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("qwen3_rag.service.WRITE_BATCH_CHUNKS", 2)
+    with RagService(settings_for(tmp_path, tiny_qwen3_dir)) as service:
+        report = service.index_paths([SAMPLES_DIR])
+        assert report.chunks > 2, "more chunks than one batch holds"
+        assert service.document_count() == report.chunks
