@@ -8,7 +8,7 @@ components (Haystack's ``Qwen3Ranker`` and generators, or LlamaIndex's ``Qwen3Re
 Example:
     >>> service = RagService(Settings.from_env())
     >>> service.index_paths([Path("pipelines/qwen3_rag/samples")])
-    IndexReport(files=12, chunks=40, skipped=[], seconds=3.1)
+    IndexReport(files=8, chunks=15, skipped=[], seconds=2.8)
     >>> service.ask("What is the boiling point of water at sea level?").answer
 """
 

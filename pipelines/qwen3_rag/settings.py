@@ -56,6 +56,7 @@ ENVIRONMENT: dict[str, str] = {
     "top_n": "QWEN3_RAG_TOP_N",
     "chunk_size": "QWEN3_RAG_CHUNK_SIZE",
     "fusion": "QWEN3_RAG_FUSION",
+    "instruction": "QWEN3_RERANK_INSTRUCTION",
     "llm": "QWEN3_RAG_LLM",
     "llm_model": "QWEN3_RAG_LLM_MODEL",
     "llm_base_url": "OPENAI_BASE_URL",
