@@ -1,0 +1,57 @@
+"""The server on Elasticsearch, as docker compose runs it: first start indexes the sample corpus,
+a restart finds it indexed, and /v1/ask answers from it with the served reranker."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from qwen3_rag.server import ServerSettings, create_app
+from qwen3_rag.service import RagService
+from qwen3_rag.testing import SAMPLES_DIR, offline_settings
+from qwen3_rerank import Qwen3Reranker
+
+pytestmark = pytest.mark.integration
+
+
+def wait_for_corpus(client: TestClient, timeout: float = 180.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        corpus = client.get("/readyz").json()["corpus"]
+        if corpus not in ("indexing", "not configured"):
+            return corpus
+        time.sleep(0.3)
+    raise AssertionError(f"the corpus was not indexed within {timeout} s")
+
+
+def test_first_start_indexes_into_elasticsearch_and_ask_answers(
+    tmp_path: Path, tiny_qwen3_dir: Path, es_url: str, index_name: str
+) -> None:
+    def pipeline(settings: ServerSettings, reranker: Qwen3Reranker) -> RagService:
+        return RagService(
+            offline_settings(
+                tmp_path,
+                backend="elasticsearch",
+                es_url=es_url,
+                index_name=index_name,
+                reranker_model=reranker.model_id,
+            ),
+            reranker=reranker,
+        )
+
+    settings = ServerSettings(rag="on", sample_corpus=SAMPLES_DIR)
+    with Qwen3Reranker(str(tiny_qwen3_dir), device="cpu") as reranker:
+        with TestClient(create_app(settings, reranker=reranker, rag_factory=pipeline)) as client:
+            assert wait_for_corpus(client) == "indexed"
+            assert client.get("/readyz").json()["rag"] == "ok"
+            answer = client.post(
+                "/v1/ask", json={"question": "At what temperature does water boil?", "top_n": 3}
+            )
+        with TestClient(create_app(settings, reranker=reranker, rag_factory=pipeline)) as client:
+            assert wait_for_corpus(client) == "already indexed"
+    assert answer.status_code == 200
+    assert [p["rank"] for p in answer.json()["passages"]] == [1, 2, 3]
+    assert all(p["source"].startswith(str(SAMPLES_DIR)) for p in answer.json()["passages"])
