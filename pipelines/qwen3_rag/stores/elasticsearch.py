@@ -164,6 +164,12 @@ class ElasticsearchStore:
         """Turn the client's exceptions into one `StoreError` with the URL and a hint."""
         try:
             yield
+        except helpers.BulkIndexError as error:
+            first = next(iter(error.errors[0].values()), {}) if error.errors else {}
+            raise StoreError(
+                f"Elasticsearch at {self._url} refused {len(error.errors)} chunk(s) of index {self.index!r}; "
+                f"first reason: {first.get('error', first)}"
+            ) from error
         except NotFoundError as error:
             raise StoreError(
                 f"index {self.index!r} does not exist at {self._url}; run `qwen3-rerank index PATH "
