@@ -116,13 +116,26 @@ def build_llm(settings: Settings) -> LLM | None:
         raise ImportError(
             "--llm hf with LlamaIndex needs: pip install llama-index-llms-huggingface"
         ) from error
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(settings.llm_model)
     return HuggingFaceLLM(
         model_name=settings.llm_model,
-        tokenizer_name=settings.llm_model,
+        tokenizer=tokenizer,
         device_map=settings.device or "auto",
         max_new_tokens=settings.max_new_tokens,
         generate_kwargs={"do_sample": False},
         is_chat_model=True,
+        messages_to_prompt=lambda messages: _chat_prompt(tokenizer, messages),
+    )
+
+
+def _chat_prompt(tokenizer: Any, messages: Sequence[ChatMessage]) -> str:
+    """The model's own chat template, with Qwen3's thinking switched off (as Haystack's
+    ``TransformersChatGenerator`` does), so that answers hold no ``<think>`` block."""
+    conversation = [{"role": message.role.value, "content": message.content or ""} for message in messages]
+    return tokenizer.apply_chat_template(
+        conversation, tokenize=False, add_generation_prompt=True, enable_thinking=False
     )
 
 

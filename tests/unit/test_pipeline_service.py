@@ -23,14 +23,16 @@ QUESTION = "At what temperature does water boil at sea level?"
 
 @pytest.fixture(scope="module")
 def tiny_llm_dir(tmp_path_factory: pytest.TempPathFactory, qwen3_tokenizer_dir: Path) -> Path:
-    """A tiny random Qwen3 causal LM with a ChatML template, like Qwen3's chat models."""
+    """A tiny random Qwen3 causal LM with a chat template shaped like Qwen3's."""
     from transformers import AutoTokenizer
 
     path = save_random_qwen3(tmp_path_factory.mktemp("tiny-llm"), tokenizer_path=qwen3_tokenizer_dir, seed=3)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    tokenizer.chat_template = (
+    tokenizer.chat_template = (  # Qwen3's shape: an empty think block when thinking is off
         "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n"
+        "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n{% endif %}"
+        "{% endif %}"
     )
     tokenizer.save_pretrained(path)
     return path
@@ -160,3 +162,15 @@ def test_indexing_in_several_batches_keeps_every_chunk(
         report = service.index_paths([SAMPLES_DIR])
         assert report.chunks > 2, "more chunks than one batch holds"
         assert service.document_count() == report.chunks
+
+
+def test_the_local_llamaindex_llm_prompts_without_thinking(tiny_llm_dir: Path) -> None:
+    from llama_index.core.base.llms.types import ChatMessage
+
+    from qwen3_rag.llamaindex import build_llm
+
+    settings = Settings.from_env({}, llm="hf", llm_model=str(tiny_llm_dir), device="cpu")
+    llm = build_llm(settings)
+    prompt = llm.messages_to_prompt([ChatMessage(role="user", content="When does water boil?")])
+    assert prompt.startswith("<|im_start|>user\nWhen does water boil?<|im_end|>")
+    assert prompt.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
