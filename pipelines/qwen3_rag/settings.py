@@ -59,6 +59,7 @@ ENVIRONMENT: dict[str, str] = {
     "instruction": "QWEN3_RERANK_INSTRUCTION",
     "llm": "QWEN3_RAG_LLM",
     "llm_model": "QWEN3_RAG_LLM_MODEL",
+    "max_new_tokens": "QWEN3_RAG_MAX_NEW_TOKENS",
     "llm_base_url": "OPENAI_BASE_URL",
     "llm_api_key": "OPENAI_API_KEY",
 }
