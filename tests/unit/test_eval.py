@@ -179,3 +179,12 @@ def test_a_broken_corpus_line_is_located(tmp_path: Path) -> None:
         corpus.write("{not json\n")
     with pytest.raises(ValueError, match=r"corpus\.jsonl:6 is not valid JSON"):
         load_beir(directory)
+
+
+def test_the_shipped_sample_dataset_judges_existing_paragraphs() -> None:
+    from qwen3_rag.testing import SAMPLES_DIR
+
+    dataset = load_beir(SAMPLES_DIR.parent / "samples_beir")
+    assert len(dataset.judged_queries()) == len(dataset.queries) == 28
+    judged = {doc for docs in dataset.qrels.values() for doc in docs}
+    assert judged <= set(dataset.corpus)
