@@ -162,7 +162,8 @@ def ask(
                 raise _Failure(
                     f"nothing is indexed in {service.location}: run `qwen3-rerank index PATH` first"
                 )
-            answer = service.ask(question)
+            with errors.status("Retrieving, reranking and answering (models load on first use)..."):
+                answer = service.ask(question)
     if as_json:
         typer.echo(json.dumps(asdict(answer), ensure_ascii=False, indent=2))
         return
