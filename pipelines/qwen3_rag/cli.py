@@ -187,10 +187,15 @@ def evaluate(
     top_k: Annotated[
         int | None,
         typer.Option(
-            "--top-k", min=1, help="Candidates per stage (and reranked); at least 100 for Recall@100."
+            "--top-k", min=1, help="Documents retrieved per stage; default 100 (Recall@100 needs 100)."
         ),
     ] = None,
+    candidates: Annotated[
+        int | None,
+        typer.Option(min=1, help="Hybrid candidates reranked; default as for ask (12 on CPU, 50 on GPU)."),
+    ] = None,
     backend: Backend = None,
+    framework: Framework = None,
     data_dir: DataDir = None,
     es_url: EsUrl = None,
     index_name: IndexName = None,
@@ -208,6 +213,8 @@ def evaluate(
     with _failures():
         chosen = parse_stages(stages)
         settings = Settings.from_env(
+            top_k=candidates,
+            framework=framework,
             backend=backend,
             data_dir=data_dir,
             es_url=es_url,

@@ -150,13 +150,16 @@ def test_the_eval_command_writes_a_report(tmp_path: Path, tiny_qwen3_dir: Path) 
         "COLUMNS": "200",
     }
     dataset = write_beir(tmp_path / "synthetic")
-    args = ["eval", str(dataset), "--stages", "bm25,rerank", "--output-dir", str(tmp_path / "report")]
+    args = ["eval", str(dataset), "--stages", "bm25,rerank", "--candidates", "3"]
+    args += ["--framework", "llamaindex", "--output-dir", str(tmp_path / "report")]
     result = CliRunner().invoke(app, args, env=env)
     assert result.exit_code == 0, result.output
     assert "synthetic (test, 4 queries)" in result.output
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert set(report["metrics"]) == {"bm25", "rerank"}
     assert report["settings"]["index_name"] == "beir-synthetic"
+    assert report["settings"]["framework"] == "llamaindex"
+    assert report["rerank_candidates"] == 3
 
 
 def test_unknown_stages_are_refused() -> None:
