@@ -89,3 +89,34 @@ def test_the_endpoint_gets_numbered_passages_and_its_reply_is_the_answer(
     for number, passage in enumerate(answer.passages, start=1):
         assert f"[{number}] (source: {passage.source})\n{passage.text}" in prompt
     assert "Question: When does water boil?" in prompt
+
+
+def test_the_whole_haystack_pipeline_generates_from_reranked_documents(
+    endpoint: str, tmp_path: Path, tiny_qwen3_dir: Path
+) -> None:
+    from qwen3_rag.haystack import build_pipeline
+
+    settings = offline_settings(
+        tmp_path,
+        reranker_model=str(tiny_qwen3_dir),
+        llm="openai",
+        llm_model="m",
+        llm_base_url=endpoint,
+        top_n=2,
+    )
+    with RagService(settings) as service:
+        service.index_documents([SourceText("Water boils at 100 degrees Celsius at sea level.", "water.txt")])
+        pipeline = build_pipeline(settings, service.retriever, service.reranker)
+        question = "When does water boil?"
+        result = pipeline.run(
+            {
+                "retriever": {"query": question},
+                "ranker": {"query": question},
+                "prompt_builder": {"question": question},
+            }
+        )
+    assert result["llm"]["replies"][0].text == REPLY
+    prompt = FakeOpenAI.requests[0]["body"]["messages"][-1]["content"]
+    if isinstance(prompt, list):
+        prompt = "".join(part.get("text", "") for part in prompt)
+    assert "[1] (source: water.txt)\nWater boils at 100 degrees Celsius at sea level." in prompt
