@@ -47,6 +47,12 @@ class FakeOpenAI(BaseHTTPRequestHandler):
         """Keep test output quiet."""
 
 
+def sent_prompt(request: dict[str, Any]) -> str:
+    """The text of the last chat message a client sent (a string, or a list of content parts)."""
+    content = request["body"]["messages"][-1]["content"]
+    return content if isinstance(content, str) else "".join(part.get("text", "") for part in content)
+
+
 @pytest.fixture
 def endpoint() -> Iterator[str]:
     FakeOpenAI.requests = []
@@ -83,9 +89,7 @@ def test_the_endpoint_gets_numbered_passages_and_its_reply_is_the_answer(
     (request,) = FakeOpenAI.requests
     assert request["path"] == "/v1/chat/completions"
     assert request["body"]["model"] == "local-model"
-    prompt = request["body"]["messages"][-1]["content"]
-    if isinstance(prompt, list):  # content parts
-        prompt = "".join(part.get("text", "") for part in prompt)
+    prompt = sent_prompt(request)
     for number, passage in enumerate(answer.passages, start=1):
         assert f"[{number}] (source: {passage.source})\n{passage.text}" in prompt
     assert "Question: When does water boil?" in prompt
@@ -116,7 +120,5 @@ def test_the_whole_haystack_pipeline_generates_from_reranked_documents(
             }
         )
     assert result["llm"]["replies"][0].text == REPLY
-    prompt = FakeOpenAI.requests[0]["body"]["messages"][-1]["content"]
-    if isinstance(prompt, list):
-        prompt = "".join(part.get("text", "") for part in prompt)
+    prompt = sent_prompt(FakeOpenAI.requests[0])
     assert "[1] (source: water.txt)\nWater boils at 100 degrees Celsius at sea level." in prompt
