@@ -16,7 +16,7 @@ from .embedding import Embedder
 from .fusion import reciprocal_rank_fusion
 from .records import Passage
 from .settings import Settings
-from .stores import ChunkStore, StoreError
+from .stores import ChunkStore, FusingStore, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +66,9 @@ class HybridRetriever:
         started = time.perf_counter()
         vector = self.embedder.embed_query(query)
         timings["embed"] = _since(started)
-        if self.server_fusion:
+        if self.server_fusion and isinstance(self.store, FusingStore):
             started = time.perf_counter()
-            fused = self.store.rrf(  # type: ignore[attr-defined]
+            fused = self.store.rrf(
                 query, vector, top_k, rank_constant=self.settings.rrf_rank_constant, sources=sources
             )
             timings["fusion"] = _since(started)
@@ -89,17 +89,16 @@ class HybridRetriever:
     @cached_property
     def server_fusion(self) -> bool:
         """Whether Elasticsearch fuses (decided once per retriever, logged when it cannot)."""
-        fusion = self.settings.fusion
-        can_fuse = hasattr(self.store, "rrf")
-        if fusion == "client":
-            return False
-        if fusion == "elasticsearch":
-            if not can_fuse:
+        fusion, store = self.settings.fusion, self.store
+        if not isinstance(store, FusingStore):
+            if fusion == "elasticsearch":
                 raise StoreError(
                     f"fusion='elasticsearch' needs the Elasticsearch backend, not {self.settings.backend!r}"
                 )
-            return True
-        return can_fuse and self.store.supports_rrf()  # type: ignore[attr-defined]
+            return False
+        if fusion == "client":
+            return False
+        return fusion == "elasticsearch" or store.supports_rrf()
 
 
 def _since(started: float) -> float:

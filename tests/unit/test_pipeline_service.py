@@ -174,3 +174,12 @@ def test_the_local_llamaindex_llm_prompts_without_thinking(tiny_llm_dir: Path) -
     prompt = llm.messages_to_prompt([ChatMessage(role="user", content="When does water boil?")])
     assert prompt.startswith("<|im_start|>user\nWhen does water boil?<|im_end|>")
     assert prompt.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+
+
+def test_server_side_fusion_needs_elasticsearch(tmp_path: Path, tiny_qwen3_dir: Path) -> None:
+    from qwen3_rag import StoreError
+
+    with RagService(settings_for(tmp_path, tiny_qwen3_dir, fusion="elasticsearch")) as service:
+        service.index_documents([SourceText("Water boils at 100 degrees.", "w.txt")])
+        with pytest.raises(StoreError, match="fusion='elasticsearch' needs the Elasticsearch backend"):
+            service.retrieve(QUESTION)

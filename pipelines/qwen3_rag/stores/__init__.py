@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..settings import Settings
-from .base import ChunkStore, StoreError
+from .base import ChunkStore, FusingStore, StoreError
 
 
 def open_store(settings: Settings) -> ChunkStore:
@@ -17,4 +17,4 @@ def open_store(settings: Settings) -> ChunkStore:
     return MemoryStore(settings.data_dir, settings.index_name)
 
 
-__all__ = ["ChunkStore", "StoreError", "open_store"]
+__all__ = ["ChunkStore", "FusingStore", "StoreError", "open_store"]

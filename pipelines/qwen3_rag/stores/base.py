@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ..records import Chunk, Passage
 
@@ -40,6 +40,25 @@ class ChunkStore(Protocol):
     def ping(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class FusingStore(Protocol):
+    """A store that can fuse BM25 and kNN itself (Elasticsearch's ``retriever.rrf``)."""
+
+    def rrf(
+        self,
+        query: str,
+        vector: Sequence[float],
+        top_k: int,
+        *,
+        rank_constant: int = 60,
+        sources: Sequence[str] | None = None,
+    ) -> list[Passage]: ...
+
+    def supports_rrf(self) -> bool:
+        """Whether the server may fuse (its licence allows it)."""
+        ...
 
 
 def check_embeddings(chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]) -> int:
