@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -51,7 +52,7 @@ class EvaluationResult:
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     seconds_per_query: dict[str, float] = field(default_factory=dict)
     runs: dict[str, dict[str, list[str]]] = field(default_factory=dict)
-    settings: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_stages(text: str) -> list[str]:
@@ -130,7 +131,7 @@ def evaluate_service(
         metrics=metrics,
         seconds_per_query={stage: total / len(query_ids) for stage, total in seconds.items()},
         runs=runs,
-        settings=_described(service.settings),
+        settings=service.settings.to_public_dict(),
     )
 
 
@@ -174,19 +175,6 @@ def _mean_metrics(
     for metric in ir_measures.iter_calc(measures, qrels, scored_run):
         totals[str(metric.measure)] += metric.value
     return {name: total / len(query_ids) for name, total in totals.items()}
-
-
-def _described(settings: Settings) -> dict[str, str]:
-    fields = (
-        "backend",
-        "framework",
-        "embedding_model",
-        "reranker_model",
-        "fusion",
-        "chunk_size",
-        "index_name",
-    )
-    return {name: str(getattr(settings, name)) for name in fields}
 
 
 def _index_safe(name: str) -> str:

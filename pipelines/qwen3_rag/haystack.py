@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from haystack import Document, Pipeline, component
+from haystack import Document, Pipeline, component, default_from_dict, default_to_dict
 from haystack.components.builders import ChatPromptBuilder
 from haystack.dataclasses import ChatMessage
 from haystack.utils import ComponentDevice, Secret
@@ -19,10 +19,12 @@ from haystack.utils import ComponentDevice, Secret
 from haystack_integrations.components.rankers.qwen3 import Qwen3Ranker
 from qwen3_rerank import Qwen3Reranker
 
+from .embedding import Embedder
 from .generation import QA_TEMPLATE, ranked_passages_answer, template_documents
 from .records import Passage
 from .retrieval import HybridRetriever
 from .settings import Settings
+from .stores import open_store
 
 RetrievalMode = Literal["hybrid", "bm25", "dense"]
 
@@ -33,34 +35,70 @@ class Qwen3RagRetriever:
 
     Usage example:
         ```python
-        retriever = Qwen3RagRetriever(RagService(Settings.from_env()).retriever, top_k=20)
+        retriever = Qwen3RagRetriever(settings=Settings.from_env(backend="elasticsearch"), top_k=20)
         retriever.run(query="boiling point of water")["documents"]
         ```
+
+    Pass ``settings`` to have the store and embedder built in `warm_up` (and the component
+    serialisable with `to_dict`; secrets are read from the environment again by `from_dict`), or
+    an existing ``retriever`` (e.g. ``RagService.retriever``) to share its loaded embedder.
     """
 
     def __init__(
-        self, retriever: HybridRetriever, *, top_k: int = 20, mode: RetrievalMode = "hybrid"
+        self,
+        retriever: HybridRetriever | None = None,
+        *,
+        settings: Settings | None = None,
+        top_k: int = 20,
+        mode: RetrievalMode = "hybrid",
     ) -> None:
+        if (retriever is None) == (settings is None):
+            raise ValueError("pass exactly one of retriever= (a HybridRetriever) or settings= (a Settings)")
         if mode not in ("hybrid", "bm25", "dense"):
             raise ValueError(f"mode must be 'hybrid', 'bm25' or 'dense'; got {mode!r}")
         if top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-        self.retriever = retriever
+        self.settings = settings if settings is not None else retriever.settings  # type: ignore[union-attr]
         self.top_k = top_k
         self.mode = mode
+        self._retriever = retriever
+
+    def warm_up(self) -> None:
+        """Open the store and prepare the embedder (which loads on the first query)."""
+        if self._retriever is None:
+            self._retriever = HybridRetriever(
+                open_store(self.settings),
+                Embedder(self.settings.embedding_model, device=self.settings.device),
+                self.settings,
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialise the settings (without secrets), ``top_k`` and ``mode``."""
+        return default_to_dict(
+            self, settings=self.settings.to_public_dict(), top_k=self.top_k, mode=self.mode
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Qwen3RagRetriever:
+        """Rebuild from `to_dict`; secrets (ES_API_KEY, ES_PASSWORD) come from the environment."""
+        parameters = data["init_parameters"]
+        parameters["settings"] = Settings.from_env(**parameters["settings"])
+        return default_from_dict(cls, data)
 
     @component.output_types(documents=list[Document])
     def run(
         self, query: str, top_k: int | None = None, sources: list[str] | None = None
     ) -> dict[str, list[Document]]:
         """Candidates for ``query``, best first; ``sources`` restricts them to those files."""
+        self.warm_up()
+        assert self._retriever is not None  # built by warm_up
         top_k = top_k or self.top_k
         if self.mode == "bm25":
-            passages = self.retriever.bm25(query, top_k, sources)
+            passages = self._retriever.bm25(query, top_k, sources)
         elif self.mode == "dense":
-            passages = self.retriever.dense(query, top_k, sources)
+            passages = self._retriever.dense(query, top_k, sources)
         else:
-            passages = self.retriever.retrieve(query, top_k, sources).fused
+            passages = self._retriever.retrieve(query, top_k, sources).fused
         return {"documents": [to_document(passage) for passage in passages]}
 
 

@@ -65,6 +65,10 @@ ENVIRONMENT: dict[str, str] = {
 }
 
 
+# Never written out by `Settings.to_public_dict`: they are read from the environment again.
+SECRET_FIELDS = frozenset({"es_api_key", "es_password", "llm_api_key"})
+
+
 def default_data_dir() -> Path:
     """Where the embedded store lives: ``$XDG_CACHE_HOME/qwen3-rag`` (``~/.cache/qwen3-rag``)."""
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -175,6 +179,16 @@ class Settings:
         for name, value in device_defaults.items():
             values.setdefault(name, value)
         return cls(**values)
+
+    def to_public_dict(self) -> dict[str, Any]:
+        """JSON-ready fields without the secrets, for serialised pipelines and reports;
+        ``Settings.from_env(**settings.to_public_dict())`` rebuilds them, secrets from the environment."""
+        public = {}
+        for spec in dataclasses.fields(self):
+            if spec.name not in SECRET_FIELDS:
+                value = getattr(self, spec.name)
+                public[spec.name] = str(value) if isinstance(value, Path) else value
+        return public
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (validated again)."""

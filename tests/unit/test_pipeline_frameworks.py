@@ -72,3 +72,23 @@ def test_retrievers_refuse_an_unknown_mode(service: RagService) -> None:
         HaystackRetriever(service.retriever, mode="sparse")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="mode must be"):
         LlamaIndexRetriever(service.retriever, mode="sparse")  # type: ignore[arg-type]
+
+
+def test_a_haystack_pipeline_with_the_retriever_round_trips_through_yaml(service: RagService) -> None:
+    settings = service.settings.replace(es_password="hunter2")
+    pipeline = Pipeline()
+    pipeline.add_component("retriever", HaystackRetriever(settings=settings, top_k=3, mode="hybrid"))
+    text = pipeline.dumps()
+    assert "hunter2" not in text, "secrets are read from the environment, never serialised"
+    restored = Pipeline.loads(text, allowed_modules=["qwen3_rag.haystack"])
+    query = {"retriever": {"query": "Olympus Mons volcano"}}
+    documents = restored.run(query)["retriever"]["documents"]
+    assert [d.id for d in documents] == [d.id for d in pipeline.run(query)["retriever"]["documents"]]
+    assert len(documents) == 3
+
+
+def test_the_haystack_retriever_needs_settings_or_a_retriever(service: RagService) -> None:
+    with pytest.raises(ValueError, match="exactly one of retriever="):
+        HaystackRetriever()
+    with pytest.raises(ValueError, match="exactly one of retriever="):
+        HaystackRetriever(service.retriever, settings=service.settings)
