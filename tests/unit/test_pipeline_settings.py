@@ -70,3 +70,13 @@ def test_an_llm_needs_a_model_name() -> None:
 def test_unknown_settings_are_refused() -> None:
     with pytest.raises(TypeError, match="unknown setting"):
         Settings.from_env({}, colour="blue")
+
+
+def test_public_dict_leaves_out_secrets_and_rebuilds_the_settings(tmp_path: Path) -> None:
+    secrets = {"es_api_key": "key", "es_password": "pw", "llm_api_key": "sk"}
+    settings = Settings.from_env({}, data_dir=tmp_path, llm="openai", llm_model="m", **secrets)
+    public = settings.to_public_dict()
+    assert not {"es_api_key", "es_password", "llm_api_key"} & set(public)
+    assert public["data_dir"] == str(tmp_path)
+    rebuilt = Settings.from_env({"ES_API_KEY": "key", "OPENAI_API_KEY": "sk"}, **public)
+    assert rebuilt.replace(es_password="pw") == settings
