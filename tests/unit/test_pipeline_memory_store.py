@@ -79,3 +79,11 @@ def test_a_corrupt_store_file_says_how_to_recover(tmp_path: Path) -> None:
     (tmp_path / "broken.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(StoreError, match="Delete the file and run `qwen3-rerank index` again"):
         MemoryStore(tmp_path, "broken")
+
+
+def test_a_store_sees_what_another_process_indexed(store: MemoryStore, tmp_path: Path) -> None:
+    reader = MemoryStore(tmp_path, "test")
+    assert reader.count() == len(CHUNKS)
+    store.write([Chunk.create("Saturn has rings.", "rings.md", 0)], [[0.0, 0.0, 1.0]])
+    assert reader.count() == len(CHUNKS) + 1
+    assert reader.bm25("rings", top_k=1)[0].source == "rings.md"

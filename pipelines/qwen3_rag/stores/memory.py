@@ -24,6 +24,10 @@ from .base import StoreError, check_embeddings
 class MemoryStore:
     """Chunks in process, persisted to ``data_dir/<index_name>.json`` after every write.
 
+    The file is read again whenever another process has replaced it, so a server started before
+    ``qwen3-rerank index`` ran sees the new passages without a restart. Two processes writing at
+    the same moment are not coordinated: the later file wins (use Elasticsearch for that).
+
     Example:
         >>> store = MemoryStore(Path("~/.cache/qwen3-rag").expanduser(), "qwen3-rag")
         >>> store.count()
@@ -34,6 +38,7 @@ class MemoryStore:
         self.path = Path(data_dir) / f"{index_name}.json"
         self.location = str(self.path)
         self._lock = threading.Lock()
+        self._loaded_version: tuple[int, int, int] | None = None
         self._store = self._load()
 
     def write(self, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]) -> None:
@@ -41,6 +46,7 @@ class MemoryStore:
         if not chunks:
             return
         with self._lock:
+            self._refresh()
             self._check_dimension(dimension)
             sources = sorted({chunk.source for chunk in chunks})
             keep = {chunk.id for chunk in chunks}
@@ -58,11 +64,13 @@ class MemoryStore:
         if not query.strip():
             return []
         with self._lock:
+            self._refresh()
             documents = self._store.bm25_retrieval(query, filters=_sources_filter(sources), top_k=top_k)
         return _passages(documents)
 
     def knn(self, vector: Sequence[float], top_k: int, sources: Sequence[str] | None = None) -> list[Passage]:
         with self._lock:
+            self._refresh()
             if self._store.count_documents() == 0:
                 return []
             self._check_dimension(len(vector))
@@ -72,7 +80,9 @@ class MemoryStore:
         return _passages(documents)
 
     def count(self) -> int:
-        return self._store.count_documents()
+        with self._lock:
+            self._refresh()
+            return self._store.count_documents()
 
     def ping(self) -> None:
         """The embedded store is always reachable once its file has loaded."""
@@ -80,8 +90,22 @@ class MemoryStore:
     def close(self) -> None:
         """Nothing to release: every write is already on disk."""
 
+    def _refresh(self) -> None:
+        """Reload if another process replaced the file since this one read or wrote it."""
+        if self._file_version() != self._loaded_version:
+            self._store = self._load()
+
+    def _file_version(self) -> tuple[int, int, int] | None:
+        """Identifies one version of the file: every save replaces it with a new inode."""
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
     def _load(self) -> InMemoryDocumentStore:
-        if not self.path.exists():
+        self._loaded_version = self._file_version()
+        if self._loaded_version is None:
             return _new_store()
         try:
             return InMemoryDocumentStore.load_from_disk(str(self.path))
@@ -96,6 +120,7 @@ class MemoryStore:
         partial = self.path.with_suffix(".json.partial")
         self._store.save_to_disk(str(partial))
         os.replace(partial, self.path)
+        self._loaded_version = self._file_version()
 
     def _check_dimension(self, dimension: int) -> None:
         existing = next(iter(self._store.storage.values()), None)
