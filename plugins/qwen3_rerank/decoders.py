@@ -125,8 +125,9 @@ class FusedQwen3Decoder:
         hidden = self.embed(input_ids)
         cos, sin = self._rotary(hidden, start=start, length=width)
         # Right padding: a real token never attends to the padding after it, so plain causal
-        # attention (shifted by the prefix) is exact for every real token.
-        causal = None if start == 0 else torch.ones(width, start + width, dtype=torch.bool).tril(start)
+        # attention (shifted by the prefix) is exact for every real token. An additive float mask
+        # runs faster than a boolean one in PyTorch's CPU attention kernel.
+        causal = None if start == 0 else _causal_mask(width, start, hidden.dtype, hidden.device)
         last_rows = torch.arange(rows, device=input_ids.device)
         for position, layer in enumerate(self.layers):
             query, keys, values = self._attention_inputs(layer, hidden, cos, sin)
@@ -143,9 +144,8 @@ class FusedQwen3Decoder:
                 )
                 hidden = self._finish_layer(layer, hidden[last_rows, lengths - 1].unsqueeze(1), attended)
             else:
-                mask = causal.to(input_ids.device) if causal is not None else None
                 attended = F.scaled_dot_product_attention(
-                    query, keys, values, attn_mask=mask, is_causal=mask is None, enable_gqa=True
+                    query, keys, values, attn_mask=causal, is_causal=causal is None, enable_gqa=True
                 )
                 hidden = self._finish_layer(layer, hidden, attended)
         return _normalize(hidden[:, 0], self.eps) * self.final_norm
@@ -175,6 +175,12 @@ class FusedQwen3Decoder:
         hidden = hidden + F.linear(attended, layer.o_proj)
         gate, up = F.linear(_normalize(hidden, self.eps), layer.gate_up).chunk(2, dim=-1)
         return hidden.add_(F.linear(F.silu(gate).mul_(up), layer.down))
+
+
+def _causal_mask(width: int, start: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Additive mask letting query ``i`` see keys ``0 .. start + i`` (the prefix and its past)."""
+    hidden = torch.ones(width, start + width, dtype=torch.bool, device=device).triu(start + 1)
+    return torch.zeros(width, start + width, dtype=dtype, device=device).masked_fill(hidden, float("-inf"))
 
 
 def _normalize(states: torch.Tensor, eps: float) -> torch.Tensor:
