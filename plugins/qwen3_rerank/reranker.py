@@ -59,8 +59,9 @@ class Qwen3Reranker:
             bfloat16 on CUDA (float16 where bfloat16 is unsupported).
         max_length: Token limit of one prompt, as in the model card (8192).
         instruction: Task instruction; ``None`` uses the model card's web-search default.
-        batch_tokens: Padded tokens per forward pass; bounds memory. ``None``: 4096 on CPU,
-            32768 on accelerators.
+        batch_tokens: Padded tokens per forward pass; bounds memory. ``None``: 1024 on CPU, where
+            a matrix multiply is as efficient on one document as on many and small batches waste
+            the least padding; 32768 on accelerators, which need wide batches to be busy.
         long_documents: ``"truncate"`` cuts documents that overflow ``max_length`` like the model
             card; ``"window"`` scores overlapping windows and keeps the best window's score.
         window_overlap: Tokens shared by consecutive windows.
@@ -104,7 +105,7 @@ class Qwen3Reranker:
         self.show_progress = show_progress
         resolved_device = resolve_device(device)
         resolved_dtype = resolve_dtype(dtype, resolved_device)
-        self.batch_tokens = batch_tokens or (4096 if resolved_device.type == "cpu" else 32768)
+        self.batch_tokens = batch_tokens or (1024 if resolved_device.type == "cpu" else 32768)
         self._key = ModelKey(
             model=model,
             device=str(resolved_device),

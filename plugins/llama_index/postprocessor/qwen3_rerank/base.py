@@ -67,7 +67,7 @@ class Qwen3Rerank(BaseNodePostprocessor):
         default=8192, gt=0, description="Token limit of one prompt (the model card's 8192)."
     )
     batch_tokens: int | None = Field(
-        default=None, gt=0, description="Padded tokens per forward pass; None: 4096 on CPU, 32768 on GPUs."
+        default=None, gt=0, description="Padded tokens per forward pass; None: 1024 on CPU, 32768 on GPUs."
     )
     long_documents: Literal["truncate", "window"] = Field(
         default="truncate",

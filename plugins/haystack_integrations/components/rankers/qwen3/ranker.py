@@ -88,7 +88,7 @@ class Qwen3Ranker:
         :param meta_fields_to_embed: Metadata fields whose values are prepended to the content.
         :param embedding_separator: Separator between those metadata values and the content.
         :param max_length: Token limit of one prompt (the model card's 8192).
-        :param batch_tokens: Padded tokens per forward pass; `None` means 4096 on CPU, 32768 on GPUs.
+        :param batch_tokens: Padded tokens per forward pass; `None` means 1024 on CPU, 32768 on GPUs.
         :param long_documents: `"truncate"` cuts overlong documents like the model card; `"window"`
             scores overlapping windows and keeps the best window's score.
         :param window_overlap: Tokens shared by consecutive windows.
