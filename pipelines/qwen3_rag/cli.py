@@ -244,11 +244,12 @@ class _Failure(Exception):
 
 @contextlib.contextmanager
 def _failures() -> Iterator[None]:
-    """Print expected errors (bad settings, unreachable store, missing files) and exit with 1."""
+    """Print expected errors (bad settings, unreachable store, models that cannot be loaded,
+    missing files) and exit with 1."""
     _configure_logging()
     try:
         yield
-    except (_Failure, StoreError, ValueError, FileNotFoundError, ImportError) as error:
+    except (_Failure, StoreError, ValueError, OSError, ImportError) as error:
         errors.print(f"[red]Error:[/red] {error}", markup=True, highlight=False)
         raise typer.Exit(1) from error
 

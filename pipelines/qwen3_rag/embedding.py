@@ -40,7 +40,14 @@ class Embedder:
             raise ImportError(
                 "Embeddings need sentence-transformers: pip install 'qwen3-rerank[pipelines]'"
             ) from error
-        return SentenceTransformer(self.model_name, device=self.device)
+        try:
+            return SentenceTransformer(self.model_name, device=self.device)
+        except OSError as error:
+            raise OSError(
+                f"Could not load the embedding model {self.model_name!r}: {error}\n"
+                "Pass a sentence-transformers model id the machine can download, or a local directory "
+                "(--embedding-model or QWEN3_RAG_EMBEDDING_MODEL)."
+            ) from error
 
     @property
     def dimension(self) -> int:
