@@ -95,6 +95,7 @@ class FusedQwen3Decoder:
         self.kv_heads = config.num_key_value_heads
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
         self.layers = [_FusedLayer(layer) for layer in decoder.layers]
+        self.native_gqa = self.final_norm.device.type == "cpu"  # see `_attend`
 
     @staticmethod
     def supports(config: PretrainedConfig) -> bool:
@@ -112,7 +113,7 @@ class FusedQwen3Decoder:
         cache = []
         for layer in self.layers:
             query, keys, values = self._attention_inputs(layer, hidden, cos, sin)
-            attended = F.scaled_dot_product_attention(query, keys, values, is_causal=True, enable_gqa=True)
+            attended = self._attend(query, keys, values, mask=None)
             hidden = self._finish_layer(layer, hidden, attended)
             cache.append((keys, values))
         return tuple(cache)
@@ -139,16 +140,29 @@ class FusedQwen3Decoder:
                 # Only the last real token of each row feeds the score: attend from it alone.
                 query = query[last_rows, :, lengths - 1].unsqueeze(2)
                 visible = torch.arange(start + width, device=input_ids.device) < (start + lengths)[:, None]
-                attended = F.scaled_dot_product_attention(
-                    query, keys, values, attn_mask=visible[:, None, None, :], enable_gqa=True
-                )
+                attended = self._attend(query, keys, values, mask=visible[:, None, None, :])
                 hidden = self._finish_layer(layer, hidden[last_rows, lengths - 1].unsqueeze(1), attended)
             else:
-                attended = F.scaled_dot_product_attention(
-                    query, keys, values, attn_mask=causal, is_causal=causal is None, enable_gqa=True
-                )
+                attended = self._attend(query, keys, values, mask=causal)
                 hidden = self._finish_layer(layer, hidden, attended)
         return _normalize(hidden[:, 0], self.eps) * self.final_norm
+
+    def _attend(
+        self, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Grouped-query attention; causal when no mask is given.
+
+        On the CPU, SDPA shares each key/value head across its query heads itself. On GPUs the
+        fused kernels that take a mask may not, so the heads are repeated there instead, which keeps
+        SDPA off its slow, memory-hungry fallback.
+        """
+        if self.native_gqa:
+            return F.scaled_dot_product_attention(
+                query, keys, values, attn_mask=mask, is_causal=mask is None, enable_gqa=True
+            )
+        groups = self.heads // self.kv_heads
+        keys, values = keys.repeat_interleave(groups, dim=1), values.repeat_interleave(groups, dim=1)
+        return F.scaled_dot_product_attention(query, keys, values, attn_mask=mask, is_causal=mask is None)
 
     def _rotary(self, hidden: torch.Tensor, start: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
         positions = torch.arange(start, start + length, device=hidden.device)[None]

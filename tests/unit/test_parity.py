@@ -87,6 +87,12 @@ def test_score_pairs_with_different_queries_matches_scoring_each_query_alone(tin
     assert_close(ours, [oracle.score(query, [document])[0] for query, document in pairs])
 
 
+def test_repeating_key_value_heads_as_on_gpus_gives_the_same_scores(tiny_qwen3_dir, oracle):
+    reranker = Qwen3Reranker(str(tiny_qwen3_dir), device="cpu")
+    reranker.loaded_model.scorer.decoder.native_gqa = False
+    assert_close(reranker.score(QUERY, MIXED_DOCUMENTS), oracle.score(QUERY, MIXED_DOCUMENTS))
+
+
 def test_fused_and_transformers_decoders_agree(tiny_qwen3_dir):
     reranker = Qwen3Reranker(str(tiny_qwen3_dir), device="cpu")
     assert isinstance(reranker.loaded_model.scorer.decoder, FusedQwen3Decoder)
