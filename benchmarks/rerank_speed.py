@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from qwen3_rerank import Qwen3Reranker  # noqa: E402
+from qwen3_rerank.batching import common_prefix_length  # noqa: E402
 from qwen3_rerank.prompt import DEFAULT_INSTRUCTION, PREFIX, SUFFIX  # noqa: E402
 from qwen3_rerank.testing import RERANKER_0_6B_SHAPE, save_random_qwen3  # noqa: E402
 from tests.model_card_reference import ModelCardReranker  # noqa: E402
@@ -68,6 +69,13 @@ def passages(tokenizer, count: int, seed: int = 0) -> list[str]:
         result.append(tokenizer.decode(ids))
     random.Random(seed + 1).shuffle(result)
     return result
+
+
+def layer_parameters(shape: dict[str, int]) -> int:
+    """Weights of one decoder layer's projections (norms are negligible)."""
+    hidden, head_dim = shape["hidden_size"], shape["head_dim"]
+    attention = 2 * hidden * shape["attention_heads"] * head_dim + 2 * hidden * shape["kv_heads"] * head_dim
+    return attention + 3 * hidden * shape["intermediate_size"]
 
 
 def timed(
@@ -115,10 +123,12 @@ def main() -> None:
 
     core = Qwen3Reranker(str(model_dir), device=args.device, dtype=args.dtype, batch_tokens=args.batch_tokens)
     documents = passages(core.loaded_model.tokenizer, args.documents)
-    lengths = [len(ids) for ids in core._encoder.encode([(QUERY, d) for d in documents])]
+    encoded = core._encoder.encode([(QUERY, d) for d in documents])
+    lengths = [len(ids) for ids in encoded]
+    head = common_prefix_length(encoded)
     print(
         f"{len(documents)} documents, prompt lengths {min(lengths)}-{max(lengths)} tokens, "
-        f"mean {sum(lengths) / len(lengths):.0f}"
+        f"mean {sum(lengths) / len(lengths):.0f}; shared head {head} tokens"
     )
     core.score(QUERY, documents[:1])  # warm-up
 
@@ -158,6 +168,10 @@ def main() -> None:
                 ratio = results["core"][1] / results[baseline][1]
                 report["core"][f"speedup_vs_{baseline}"] = ratio
                 print(f"  core / {baseline}: {ratio:.2f}x")
+        # 2 FLOPs per weight per token, for the tokens after the shared head (attention excluded).
+        flops = 2 * layer_parameters(shape) * shape["layers"] * (sum(lengths) - head * len(lengths))
+        report["core"]["matmul_gflop_per_s"] = flops * results["core"][1] / len(documents) / 1e9
+        print(f"  core matrix-multiply throughput: {report['core']['matmul_gflop_per_s']:.0f} GFLOP/s")
     if "reference" in results:
         for name, (scores, _) in results.items():
             difference = max(abs(a - b) for a, b in zip(scores, results["reference"][0], strict=True))
