@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -147,7 +147,8 @@ class Qwen3Reranker:
         """P(yes) for each document, in input order. ``documents`` may be any iterable, including
         a generator of millions: they are processed in chunks, so memory stays bounded."""
         _check_query(query)
-        scores, _ = self._score_items(self._items((query, document) for document in documents), instruction)
+        items = self._items((query, document) for document in documents)
+        scores, _ = self._score_items(items, instruction, total=_length(documents))
         return scores
 
     def score_pairs(self, pairs: Iterable[tuple[str, str]], instruction: str | None = None) -> list[float]:
@@ -164,7 +165,7 @@ class Qwen3Reranker:
                 _check_query(pair[0], name=f"pairs[{position}][0]")
                 yield pair[0], pair[1]
 
-        scores, _ = self._score_items(self._items(checked(pairs)), instruction)
+        scores, _ = self._score_items(self._items(checked(pairs)), instruction, total=_length(pairs))
         return scores
 
     def rerank(
@@ -179,9 +180,8 @@ class Qwen3Reranker:
         if top_k is not None:
             _check_positive("top_k", top_k)
         documents = list(documents)
-        scores, windows = self._score_items(
-            self._items((query, document) for document in documents), instruction
-        )
+        items = self._items((query, document) for document in documents)
+        scores, windows = self._score_items(items, instruction, total=len(documents))
         ranked = sorted(range(len(scores)), key=lambda index: -scores[index])[:top_k]
         return [RerankResult(index, scores[index], documents[index], windows[index]) for index in ranked]
 
@@ -211,13 +211,14 @@ class Qwen3Reranker:
             yield index, query, document
 
     def _score_items(
-        self, items: Iterator[tuple[int, str, str]], instruction: str | None
+        self, items: Iterator[tuple[int, str, str]], instruction: str | None, total: int | None
     ) -> tuple[list[float], list[int]]:
-        """Scores and window counts per input document, chunk by chunk."""
+        """Scores and window counts per input document, chunk by chunk (``total`` sizes the
+        progress bar when the input's length is known)."""
         instruction = self.instruction if instruction is None else instruction
         scores: list[float] = []
         windows: list[int] = []
-        with tqdm(desc="Reranking", unit="doc", disable=not self.show_progress) as progress:
+        with tqdm(desc="Reranking", unit="doc", total=total, disable=not self.show_progress) as progress:
             while chunk := list(itertools.islice(items, CHUNK_DOCUMENTS)):
                 expanded = self._expand(chunk, instruction)
                 chunk_scores = self._score_chunk(expanded, instruction)
@@ -260,6 +261,10 @@ class Qwen3Reranker:
             cache = self.loaded_model.scorer.prefix_cache(prefix_ids)
             self._prefix = (prefix_ids, cache)
         return cache
+
+
+def _length(values: Iterable[object]) -> int | None:
+    return len(values) if isinstance(values, Sized) else None
 
 
 def _check_query(query: object, name: str = "query") -> None:
