@@ -7,9 +7,10 @@ Example:
     [1, 0]
 """
 
+from .config import DEFAULT_MODEL, RerankerConfig
 from .prompt import DEFAULT_INSTRUCTION
 from .registry import ModelRegistry, shared_models
-from .reranker import DEFAULT_MODEL, Qwen3Reranker, RerankResult
+from .reranker import Qwen3Reranker, RerankResult
 
 __version__ = "0.1.0"
 
@@ -19,6 +20,7 @@ __all__ = [
     "ModelRegistry",
     "Qwen3Reranker",
     "RerankResult",
+    "RerankerConfig",
     "__version__",
     "shared_models",
 ]

@@ -7,72 +7,16 @@ transformers), so every failure here is turned into an error that says what to d
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-import torch
 import transformers
 from packaging.version import Version
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
+from .config import ModelKey, RerankerConfig
 from .decoders import decoder_for
 from .forward import YesNoScorer
 
 MIN_TRANSFORMERS = Version("4.56")
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None`` picks CUDA, then Apple MPS, then the CPU.
-
-    A bare ``"cuda"`` becomes the current device's index (``"cuda:0"``), so that components that
-    spell the same GPU differently still share one loaded model.
-    """
-    if device is None:
-        if torch.cuda.is_available():
-            device = "cuda"
-        elif torch.backends.mps.is_available():
-            device = "mps"
-        else:
-            device = "cpu"
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise ValueError(f"device must be like 'cpu', 'cuda', 'cuda:1' or 'mps'; got {device!r}.") from error
-    if resolved.type == "cuda" and resolved.index is None and torch.cuda.is_available():
-        resolved = torch.device("cuda", torch.cuda.current_device())
-    return resolved
-
-
-def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    """``None`` means float32 on CPU (bfloat16 matmuls are far slower there), bfloat16 on CUDA
-    where supported (else float16), float16 on MPS."""
-    if isinstance(dtype, torch.dtype):
-        if dtype not in DTYPES.values():
-            raise ValueError(f"dtype must be one of {sorted(DTYPES)}; got {dtype}.")
-        return dtype
-    if dtype is not None and dtype != "auto":
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {sorted(DTYPES)} or 'auto'; got {dtype!r}.")
-        return DTYPES[dtype]
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "mps":
-        return torch.float16
-    return torch.float32
-
-
-@dataclass(frozen=True)
-class ModelKey:
-    """What makes two loaded models interchangeable: asking twice for one key loads once.
-
-    Where the weights come from (cache directory, offline mode, token) is not part of it: the
-    same revision of the same model is the same weights.
-    """
-
-    model: str
-    device: str
-    dtype: str
-    revision: str | None = None
 
 
 @dataclass
@@ -103,18 +47,19 @@ def _single_token_id(tokenizer: PreTrainedTokenizerBase, word: str, model: str) 
     return ids[0]
 
 
-def load_model(key: ModelKey, hub_options: dict[str, Any]) -> LoadedModel:
-    """Load tokenizer and weights for ``key``; ``hub_options`` are passed to ``from_pretrained``.
+def load_model(config: RerankerConfig) -> LoadedModel:
+    """Load tokenizer and weights for ``config`` (its `RerankerConfig.hub_options` go to
+    ``from_pretrained``).
 
     Only the decoder stack is kept: the vocabulary head collapses into the yes-minus-no vector,
     which frees its memory when it is not tied to the embeddings (the 8B checkpoint).
     """
     _check_transformers()
-    options = {"revision": key.revision, **hub_options}
+    key, options = config.key, config.hub_options
     try:
         tokenizer = AutoTokenizer.from_pretrained(key.model, **options)
         model = AutoModelForCausalLM.from_pretrained(
-            key.model, dtype=DTYPES[key.dtype], attn_implementation="sdpa", **options
+            key.model, dtype=config.dtype, attn_implementation="sdpa", **options
         )
     except OSError as error:
         raise OSError(

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .loading import LoadedModel, ModelKey
+from .config import ModelKey
+from .loading import LoadedModel
 
 
 @dataclass
@@ -27,9 +28,9 @@ class ModelRegistry:
     """Thread-safe, reference-counted cache of loaded models.
 
     Example:
-        >>> model = shared_models.acquire(key, lambda: load_model(key, {}))
+        >>> model = shared_models.acquire(config.key, lambda: load_model(config))
         >>> ...
-        >>> shared_models.release(key)
+        >>> shared_models.release(config.key)
     """
 
     def __init__(self) -> None:

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import itertools
+import weakref
 from collections.abc import Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
 from .batching import common_prefix_length, token_budget_batches
+from .config import DEFAULT_MODEL, LongDocuments, RerankerConfig, check_positive, configure
 from .decoders import PrefixCache
-from .loading import DTYPES, LoadedModel, ModelKey, load_model, resolve_device, resolve_dtype
+from .loading import LoadedModel, load_model
 from .prompt import PromptEncoder
 from .registry import ModelRegistry, shared_models
 from .windows import split_into_windows
 
-DEFAULT_MODEL = "Qwen/Qwen3-Reranker-0.6B"
-LongDocuments = Literal["truncate", "window"]
 # Documents are tokenized and scheduled this many at a time, which bounds memory for
 # arbitrarily long streams while leaving plenty of room to sort by length.
 CHUNK_DOCUMENTS = 512
@@ -53,23 +53,15 @@ class Qwen3Reranker:
         [RerankResult(index=0, score=0.98, ...), RerankResult(index=1, score=0.01, ...)]
 
     Args:
-        model: Hugging Face Hub id or local directory of a Qwen3-Reranker (0.6B, 4B or 8B).
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``; ``None`` picks the best available.
-        dtype: ``"float32"``, ``"bfloat16"``, ``"float16"``; ``None`` picks float32 on CPU and
-            bfloat16 on CUDA (float16 where bfloat16 is unsupported).
-        max_length: Token limit of one prompt, as in the model card (8192).
-        instruction: Task instruction; ``None`` uses the model card's web-search default.
-        batch_tokens: Padded tokens per forward pass; bounds memory. ``None``: 1024 on CPU, where
-            a matrix multiply is as efficient on one document as on many and small batches waste
-            the least padding; 32768 on accelerators, which need wide batches to be busy.
-        long_documents: ``"truncate"`` cuts documents that overflow ``max_length`` like the model
-            card; ``"window"`` scores overlapping windows and keeps the best window's score.
-        window_overlap: Tokens shared by consecutive windows.
+        model, device, dtype, max_length, instruction, batch_tokens, long_documents,
+        window_overlap, revision, cache_dir, local_files_only, token: The load settings; see
+            `RerankerConfig`, which resolves them (``HF_TOKEN`` is honoured when ``token`` is None).
+        config: The same settings as one value, e.g. another reranker's ``config``; settings
+            passed alongside must agree with it.
         show_progress: Show a progress bar while scoring.
-        revision, cache_dir, local_files_only, token: Passed to ``from_pretrained``; ``HF_TOKEN``
-            is honoured when ``token`` is ``None``.
-        registry: Where loaded weights are shared; rerankers with the same model, device, dtype and
-            revision load the weights once per process.
+        registry: Where loaded weights are shared: rerankers whose configs have the same
+            `RerankerConfig.key` (model, device, dtype, revision) load the weights once per process,
+            and the registry's reference count frees them when the last one is closed.
     """
 
     def __init__(
@@ -83,58 +75,69 @@ class Qwen3Reranker:
         batch_tokens: int | None = None,
         long_documents: LongDocuments = "truncate",
         window_overlap: int = 128,
-        show_progress: bool = False,
         revision: str | None = None,
         cache_dir: str | None = None,
         local_files_only: bool = False,
         token: str | None = None,
+        config: RerankerConfig | None = None,
+        show_progress: bool = False,
         registry: ModelRegistry = shared_models,
     ) -> None:
-        if not isinstance(model, str) or not model.strip():
-            raise ValueError(f"model must be a Hub id or a local directory; got {model!r}.")
-        _check_positive("max_length", max_length)
-        if batch_tokens is not None:
-            _check_positive("batch_tokens", batch_tokens)
-        if long_documents not in ("truncate", "window"):
-            raise ValueError(f"long_documents must be 'truncate' or 'window'; got {long_documents!r}.")
-        if not isinstance(window_overlap, int) or window_overlap < 0:
-            raise ValueError(f"window_overlap must be a non-negative int; got {window_overlap!r}.")
-        self.instruction = instruction
-        self.long_documents = long_documents
-        self.window_overlap = window_overlap
+        settings = {
+            "model": model,
+            "device": device,
+            "dtype": dtype,
+            "max_length": max_length,
+            "instruction": instruction,
+            "batch_tokens": batch_tokens,
+            "long_documents": long_documents,
+            "window_overlap": window_overlap,
+            "revision": revision,
+            "cache_dir": cache_dir,
+            "local_files_only": local_files_only,
+            "token": token,
+        }
+        self.config = configure(config, **settings)
         self.show_progress = show_progress
-        resolved_device = resolve_device(device)
-        resolved_dtype = resolve_dtype(dtype, resolved_device)
-        self.batch_tokens = batch_tokens or (1024 if resolved_device.type == "cpu" else 32768)
-        self._key = ModelKey(
-            model=model,
-            device=str(resolved_device),
-            dtype=next(name for name, value in DTYPES.items() if value == resolved_dtype),
-            revision=revision,
-        )
-        hub_options = {"cache_dir": cache_dir, "local_files_only": local_files_only, "token": token}
-        self._registry = registry
-        self._model: LoadedModel | None = registry.acquire(
-            self._key, lambda: load_model(self._key, hub_options)
-        )
-        self._encoder = PromptEncoder.for_tokenizer(self._model.tokenizer, max_length)
+        key = self.config.key
+        self._model: LoadedModel | None = registry.acquire(key, lambda: load_model(self.config))
+        # The registry's reference count is the one owner record: a reranker dropped without
+        # `close` still gives its use back when it is garbage-collected.
+        self._release = weakref.finalize(self, registry.release, key)
+        self._encoder = PromptEncoder.for_tokenizer(self._model.tokenizer, self.config.max_length)
         self._prefix: tuple[tuple[int, ...], PrefixCache | None] = ((), None)
 
     @property
     def model_id(self) -> str:
-        return self._key.model
+        return self.config.model
 
     @property
     def device(self) -> torch.device:
-        return torch.device(self._key.device)
+        return torch.device(self.config.device)
 
     @property
     def dtype(self) -> torch.dtype:
-        return DTYPES[self._key.dtype]
+        return self.config.dtype  # type: ignore[return-value]  # resolved by RerankerConfig
 
     @property
     def max_length(self) -> int:
-        return self._encoder.max_length
+        return self.config.max_length
+
+    @property
+    def instruction(self) -> str | None:
+        return self.config.instruction
+
+    @property
+    def batch_tokens(self) -> int:
+        return self.config.batch_tokens  # type: ignore[return-value]  # resolved by RerankerConfig
+
+    @property
+    def long_documents(self) -> LongDocuments:
+        return self.config.long_documents
+
+    @property
+    def window_overlap(self) -> int:
+        return self.config.window_overlap
 
     @property
     def loaded_model(self) -> LoadedModel:
@@ -172,25 +175,24 @@ class Qwen3Reranker:
         self,
         query: str,
         documents: Iterable[str],
-        top_k: int | None = None,
+        top_n: int | None = None,
         instruction: str | None = None,
     ) -> list[RerankResult]:
-        """Documents sorted by descending score (ties keep input order), at most ``top_k``."""
+        """Documents sorted by descending score (ties keep input order), at most ``top_n``."""
         _check_query(query)
-        if top_k is not None:
-            _check_positive("top_k", top_k)
+        if top_n is not None:
+            check_positive("top_n", top_n)
         documents = list(documents)
         items = self._items((query, document) for document in documents)
         scores, windows = self._score_items(items, instruction, total=len(documents))
-        ranked = sorted(range(len(scores)), key=lambda index: -scores[index])[:top_k]
+        ranked = sorted(range(len(scores)), key=lambda index: -scores[index])[:top_n]
         return [RerankResult(index, scores[index], documents[index], windows[index]) for index in ranked]
 
     def close(self) -> None:
         """Release this reranker's hold on the shared weights (freed when no one else holds them)."""
-        if self._model is not None:
-            self._model = None
-            self._prefix = ((), None)
-            self._registry.release(self._key)
+        self._model = None
+        self._prefix = ((), None)
+        self._release()  # runs once, however often close is called
 
     def __enter__(self) -> Qwen3Reranker:
         return self
@@ -199,10 +201,7 @@ class Qwen3Reranker:
         self.close()
 
     def __repr__(self) -> str:
-        return (
-            f"Qwen3Reranker(model={self.model_id!r}, device={self._key.device!r}, dtype={self._key.dtype!r}, "
-            f"max_length={self.max_length}, long_documents={self.long_documents!r})"
-        )
+        return f"Qwen3Reranker({self.config!r})"
 
     def _items(self, pairs: Iterable[tuple[str, str]]) -> Iterator[tuple[int, str, str]]:
         for index, (query, document) in enumerate(pairs):
@@ -274,6 +273,10 @@ def _check_query(query: object, name: str = "query") -> None:
         raise ValueError(f"{name} must be a non-empty string; got {query!r}.")
 
 
-def _check_positive(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int; got {value!r}.")
+def config_of(reranker: Qwen3Reranker | None) -> RerankerConfig | None:
+    """The config of a ``reranker=`` handed to an adapter (``None`` stays ``None``)."""
+    if reranker is None:
+        return None
+    if not isinstance(reranker, Qwen3Reranker):
+        raise TypeError(f"reranker must be a qwen3_rerank.Qwen3Reranker; got {type(reranker).__name__}.")
+    return reranker.config

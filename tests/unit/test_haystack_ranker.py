@@ -188,7 +188,7 @@ def test_ranks_as_the_core_with_python_float_scores(
     model_dir: str, cpu: ComponentDevice, core: Qwen3Reranker, documents: list[Document]
 ) -> None:
     result = Qwen3Ranker(model=model_dir, device=cpu, top_k=4).run(query=QUERY, documents=documents)
-    expected = core.rerank(QUERY, TEXTS, top_k=4)
+    expected = core.rerank(QUERY, TEXTS, top_n=4)
     assert [d.id for d in result["documents"]] == [documents[r.index].id for r in expected]
     assert [d.score for d in result["documents"]] == [r.score for r in expected]
     assert all(type(d.score) is float for d in result["documents"])
@@ -292,7 +292,7 @@ def test_in_a_pipeline_after_bm25_ranks_as_the_core(
     result = pipeline.run({"retriever": {"query": QUERY}, "ranker": {"query": QUERY}})
 
     candidates = InMemoryBM25Retriever(document_store=store, top_k=5).run(query=QUERY)["documents"]
-    expected = core.rerank(QUERY, [d.content for d in candidates], top_k=3)
+    expected = core.rerank(QUERY, [d.content for d in candidates], top_n=3)
     ranked = result["ranker"]["documents"]
     assert [d.id for d in ranked] == [candidates[r.index].id for r in expected]
     assert [d.score for d in ranked] == [r.score for r in expected]
@@ -336,12 +336,13 @@ def test_explicit_reranker_is_used_serialized_by_settings_and_left_open(
     core: Qwen3Reranker, documents: list[Document]
 ) -> None:
     ranker = Qwen3Ranker(reranker=core, top_k=2)
-    assert ranker.reranker is core
+    ranker.warm_up()
+    assert ranker.reranker is not None and ranker.reranker.loaded_model is core.loaded_model
     params = ranker.to_dict()["init_parameters"]
     assert (params["model"], params["device"]) == (core.model_id, {"type": "single", "device": "cpu"})
     assert params["model_kwargs"] == {"dtype": "torch.float32"}
     ranker.close()
-    assert ranker.reranker is core and len(shared_models.keys()) == 1
+    assert core.score(QUERY, TEXTS[:1]) and len(shared_models.keys()) == 1
     restored = Qwen3Ranker.from_dict(ranker.to_dict())
     restored.warm_up()
     assert restored.reranker is not None and restored.reranker.loaded_model is core.loaded_model

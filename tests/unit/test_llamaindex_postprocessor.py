@@ -57,7 +57,7 @@ def core(model_dir: str) -> Iterator[Qwen3Reranker]:
 
 def expected_ids(core: Qwen3Reranker, nodes: list[NodeWithScore], top_n: int) -> list[str]:
     texts = [scored.node.get_content(metadata_mode=MetadataMode.EMBED) for scored in nodes]
-    return [nodes[result.index].node.node_id for result in core.rerank(QUERY, texts, top_k=top_n)]
+    return [nodes[result.index].node.node_id for result in core.rerank(QUERY, texts, top_n=top_n)]
 
 
 def test_is_a_node_postprocessor_with_a_class_name() -> None:
@@ -126,7 +126,7 @@ def test_returns_the_cores_ranking_and_scores(
 ) -> None:
     reranked = Qwen3Rerank(model=model_dir, device="cpu", top_n=4).postprocess_nodes(nodes, query_str=QUERY)
     texts = [scored.node.get_content(metadata_mode=MetadataMode.EMBED) for scored in nodes]
-    expected = core.rerank(QUERY, texts, top_k=4)
+    expected = core.rerank(QUERY, texts, top_n=4)
     assert [scored.node.node_id for scored in reranked] == [nodes[r.index].node.node_id for r in expected]
     assert [scored.score for scored in reranked] == [r.score for r in expected]
     assert all(type(scored.score) is float for scored in reranked)
@@ -281,12 +281,14 @@ def test_ranks_source_nodes_of_a_query_engine(model_dir: str, core: Qwen3Reranke
 
 def test_explicit_reranker_is_used_and_left_open(core: Qwen3Reranker, nodes: list[NodeWithScore]) -> None:
     rerank = Qwen3Rerank(reranker=core, top_n=2)
-    assert rerank.reranker is core
+    assert rerank.reranker.config == core.config
+    assert rerank.reranker.loaded_model is core.loaded_model
     assert (rerank.model, rerank.device) == (core.model_id, "cpu")
-    rerank.close()
     assert [n.node.node_id for n in rerank.postprocess_nodes(nodes, query_str=QUERY)] == expected_ids(
         core, nodes, 2
     )
+    rerank.close()
+    assert core.score(QUERY, [TEXTS[0]])
 
 
 def test_explicit_reranker_with_contradicting_settings_is_an_error(core: Qwen3Reranker) -> None:

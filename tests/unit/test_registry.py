@@ -12,9 +12,9 @@ def load_calls(monkeypatch):
     calls = []
     real_load = loading.load_model
 
-    def counting_load(key, hub_options):
-        calls.append(key)
-        return real_load(key, hub_options)
+    def counting_load(config):
+        calls.append(config.key)
+        return real_load(config)
 
     monkeypatch.setattr("qwen3_rerank.reranker.load_model", counting_load)
     return calls
@@ -28,9 +28,10 @@ def test_same_settings_load_the_weights_once(tiny_qwen3_dir, load_calls):
 
 
 def test_a_different_dtype_is_a_different_model(tiny_qwen3_dir, load_calls):
-    Qwen3Reranker(str(tiny_qwen3_dir), device="cpu")
-    Qwen3Reranker(str(tiny_qwen3_dir), device="cpu", dtype="bfloat16")
-    assert len(load_calls) == 2
+    held = [
+        Qwen3Reranker(str(tiny_qwen3_dir), device="cpu", dtype=dtype) for dtype in ("float32", "bfloat16")
+    ]
+    assert len(load_calls) == len(held) == 2
     loaded = shared_models.keys()
     assert {key.dtype for key in loaded} == {"float32", "bfloat16"}
 

@@ -7,7 +7,7 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from qwen3_rerank import Qwen3Reranker, RerankResult, loading
+from qwen3_rerank import Qwen3Reranker, RerankResult, config, loading
 from qwen3_rerank import reranker as reranker_module
 from qwen3_rerank.forward import OutOfMemoryError
 from qwen3_rerank.testing import random_qwen3_config
@@ -35,7 +35,7 @@ def test_rerank_sorts_by_score_and_keeps_index_and_text(reranker):
 
 
 def test_top_k_keeps_the_best(reranker):
-    assert reranker.rerank(QUERY, DOCUMENTS, top_k=2) == reranker.rerank(QUERY, DOCUMENTS)[:2]
+    assert reranker.rerank(QUERY, DOCUMENTS, top_n=2) == reranker.rerank(QUERY, DOCUMENTS)[:2]
 
 
 def test_equal_scores_keep_input_order(reranker):
@@ -122,9 +122,9 @@ def test_bad_settings_are_rejected_by_name(tiny_qwen3_dir, argument, value):
         Qwen3Reranker(str(tiny_qwen3_dir), device="cpu", **{argument: value})
 
 
-def test_bad_top_k_is_rejected(reranker):
-    with pytest.raises(ValueError, match="top_k"):
-        reranker.rerank(QUERY, DOCUMENTS, top_k=0)
+def test_bad_top_n_is_rejected(reranker):
+    with pytest.raises(ValueError, match="top_n"):
+        reranker.rerank(QUERY, DOCUMENTS, top_n=0)
 
 
 def test_bad_dtype_and_device_are_rejected(tiny_qwen3_dir):
@@ -164,6 +164,6 @@ def test_an_old_transformers_gets_an_upgrade_hint(tiny_qwen3_dir, monkeypatch):
 def test_a_bare_cuda_device_names_the_current_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
-    assert loading.resolve_device("cuda") == torch.device("cuda", 1)
-    assert loading.resolve_device(None) == torch.device("cuda", 1)
-    assert loading.resolve_device("cuda:0") == torch.device("cuda", 0)
+    assert config.resolve_device("cuda") == torch.device("cuda", 1)
+    assert config.resolve_device(None) == torch.device("cuda", 1)
+    assert config.resolve_device("cuda:0") == torch.device("cuda", 0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from haystack import Document
@@ -14,7 +13,8 @@ import qwen3_rerank.reranker
 from haystack_integrations.components.rankers.qwen3 import Qwen3Ranker
 from llama_index.postprocessor.qwen3_rerank import Qwen3Rerank
 from qwen3_rerank import Qwen3Reranker, shared_models
-from qwen3_rerank.loading import LoadedModel, ModelKey
+from qwen3_rerank.config import RerankerConfig
+from qwen3_rerank.loading import LoadedModel
 
 QUERY = "What is a reranker?"
 TEXTS = ["A reranker scores query-passage pairs.", "Paris is in France.", "BM25 is lexical."]
@@ -26,9 +26,9 @@ def load_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     original = qwen3_rerank.reranker.load_model
 
-    def counting(key: ModelKey, hub_options: dict[str, Any]) -> LoadedModel:
-        calls.append(key.model)
-        return original(key, hub_options)
+    def counting(config: RerankerConfig) -> LoadedModel:
+        calls.append(config.model)
+        return original(config)
 
     monkeypatch.setattr(qwen3_rerank.reranker, "load_model", counting)
     return calls
@@ -62,7 +62,9 @@ def test_one_explicit_core_serves_both(tiny_qwen3_dir: Path, load_calls: list[st
         postprocessor = Qwen3Rerank(reranker=core)
         ranker = Qwen3Ranker(reranker=core)
         ranker.warm_up()
-        assert postprocessor.reranker is core and ranker.reranker is core
+        assert ranker.reranker is not None
+        assert postprocessor.reranker.config == ranker.reranker.config == core.config
+        assert postprocessor.reranker.loaded_model is ranker.reranker.loaded_model is core.loaded_model
         assert load_calls == [str(tiny_qwen3_dir)]
         # Closing the adapters leaves the caller's core usable.
         postprocessor.close()

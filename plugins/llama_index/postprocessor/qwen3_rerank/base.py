@@ -20,23 +20,12 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
 from qwen3_rerank import DEFAULT_MODEL, Qwen3Reranker, RerankResult
+from qwen3_rerank.reranker import config_of
 
 dispatcher = get_dispatcher(__name__)
 
 RETRIEVAL_SCORE_KEY = "retrieval_score"
 """Metadata key under which ``keep_retrieval_score=True`` keeps the retriever's score."""
-
-# Settings that decide which weights are loaded, with their defaults; an explicit ``reranker``
-# already fixes them, so passing a different value alongside it is a contradiction.
-_LOAD_DEFAULTS: dict[str, Any] = {
-    "model": DEFAULT_MODEL,
-    "device": None,
-    "dtype": None,
-    "max_length": 8192,
-    "batch_tokens": None,
-    "long_documents": "truncate",
-    "window_overlap": 128,
-}
 
 
 class Qwen3Rerank(BaseNodePostprocessor):
@@ -47,9 +36,9 @@ class Qwen3Rerank(BaseNodePostprocessor):
         >>> rerank = Qwen3Rerank(model="Qwen/Qwen3-Reranker-0.6B", top_n=3)
         >>> engine = index.as_query_engine(similarity_top_k=20, node_postprocessors=[rerank])
 
-    Pass ``reranker=`` to reuse one `qwen3_rerank.Qwen3Reranker` across components; otherwise one
-    is built from the settings, and components with the same model, device, dtype and revision
-    share the weights through the core's process-wide registry anyway.
+    The load settings become one `qwen3_rerank.RerankerConfig`; components whose configs name the
+    same model, device, dtype and revision share the weights through the core's registry. Pass
+    ``reranker=`` to take an existing reranker's config (settings given alongside must agree).
     """
 
     model: str = Field(description="Hugging Face Hub id or local directory of a Qwen3-Reranker.")
@@ -85,7 +74,6 @@ class Qwen3Rerank(BaseNodePostprocessor):
     )
 
     _reranker: Qwen3Reranker = PrivateAttr()
-    _owns_reranker: bool = PrivateAttr(default=True)
 
     def __init__(
         self,
@@ -122,15 +110,11 @@ class Qwen3Rerank(BaseNodePostprocessor):
             score_threshold=score_threshold,
             callback_manager=callback_manager or CallbackManager(),
         )
-        if reranker is None:
-            reranker = Qwen3Reranker(**settings)
-        else:
-            _check_compatible(reranker, settings)
-            self._owns_reranker = False
-        self._reranker = reranker
+        self._reranker = Qwen3Reranker(**settings, config=config_of(reranker))
         # The fields describe the weights actually in use (resolved device and dtype).
-        for name, value in _settings_of(reranker).items():
-            setattr(self, name, value)
+        resolved = self._reranker.config.to_dict()
+        for name in settings:
+            setattr(self, name, resolved[name])
 
     @classmethod
     def class_name(cls) -> str:
@@ -138,13 +122,12 @@ class Qwen3Rerank(BaseNodePostprocessor):
 
     @property
     def reranker(self) -> Qwen3Reranker:
-        """The scoring core; pass it to a Haystack `Qwen3Ranker` to share it explicitly."""
+        """The scoring core; pass it to a Haystack `Qwen3Ranker` to share its config and weights."""
         return self._reranker
 
     def close(self) -> None:
-        """Release the weights if this postprocessor built them; a ``reranker=`` stays the caller's."""
-        if self._owns_reranker:
-            self._reranker.close()
+        """Release this postprocessor's use of the weights; a ``reranker=`` given stays usable."""
+        self._reranker.close()
 
     def _postprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
@@ -227,33 +210,3 @@ def _require_query(query_bundle: QueryBundle | None) -> QueryBundle:
 def _texts(nodes: list[NodeWithScore]) -> list[str]:
     """What the reranker reads: the node text with its embed-visible metadata, as embedders see it."""
     return [scored.node.get_content(metadata_mode=MetadataMode.EMBED) for scored in nodes]
-
-
-def _settings_of(reranker: Qwen3Reranker) -> dict[str, Any]:
-    """A core instance's loading settings, spelled as this class's fields."""
-    return {
-        "model": reranker.model_id,
-        "device": str(reranker.device),
-        "dtype": str(reranker.dtype).removeprefix("torch."),
-        "max_length": reranker.max_length,
-        "batch_tokens": reranker.batch_tokens,
-        "long_documents": reranker.long_documents,
-        "window_overlap": reranker.window_overlap,
-    }
-
-
-def _check_compatible(reranker: Qwen3Reranker, settings: dict[str, Any]) -> None:
-    """Refuse settings that contradict the explicit ``reranker`` instead of silently ignoring them."""
-    if not isinstance(reranker, Qwen3Reranker):
-        raise TypeError(f"reranker must be a qwen3_rerank.Qwen3Reranker; got {type(reranker).__name__}.")
-    actual = _settings_of(reranker)
-    conflicts = [
-        f"{name}={value!r} (the reranker has {actual[name]!r})"
-        for name, value in settings.items()
-        if value != _LOAD_DEFAULTS[name] and value != actual[name]
-    ]
-    if conflicts:
-        raise ValueError(
-            "reranker= already fixes the model settings, but these differ: "
-            f"{', '.join(conflicts)}. Configure them on the Qwen3Reranker, or leave them out."
-        )

@@ -17,23 +17,12 @@ from haystack.utils import ComponentDevice, Secret, deserialize_secrets_inplace
 from haystack.utils.hf import deserialize_hf_model_kwargs, serialize_hf_model_kwargs
 
 from qwen3_rerank import DEFAULT_MODEL, Qwen3Reranker
+from qwen3_rerank.reranker import config_of
 
 logger = logging.getLogger(__name__)
 
 # `from_pretrained` options the core accepts; anything else would be silently dropped.
 MODEL_KWARGS = frozenset({"dtype", "torch_dtype", "revision", "cache_dir", "local_files_only"})
-
-# Settings that decide which weights are loaded, with their defaults; an explicit ``reranker``
-# already fixes them, so passing a different value alongside it is a contradiction.
-_LOAD_DEFAULTS: dict[str, Any] = {
-    "model": DEFAULT_MODEL,
-    "device": None,
-    "max_length": 8192,
-    "batch_tokens": None,
-    "long_documents": "truncate",
-    "window_overlap": 128,
-    "model_kwargs": None,
-}
 
 
 @component
@@ -53,9 +42,11 @@ class Qwen3Ranker:
     print(result["documents"][0].content)
     ```
 
-    Pass ``reranker=`` to reuse one `qwen3_rerank.Qwen3Reranker` across components; otherwise one is
-    built in `warm_up`, and components with the same model, device, dtype and revision share the
-    weights through the core's process-wide registry anyway.
+    The load settings become one `qwen3_rerank.RerankerConfig` in `warm_up`; components whose
+    configs name the same model, device, dtype and revision share the weights through the core's
+    registry. Pass ``reranker=`` to take an existing reranker's config (settings given alongside
+    must agree). This component keeps Haystack's ``top_k`` for the documents it returns; the
+    pipelines call the same number ``top_n`` (passages kept after reranking).
     """
 
     def __init__(
@@ -105,36 +96,28 @@ class Qwen3Ranker:
             raise ValueError(
                 f"model_kwargs supports only {sorted(MODEL_KWARGS)}; got unsupported keys {unknown}."
             )
-        if reranker is not None:
-            settings = _settings_of(reranker)
-            _check_compatible(
-                settings,
-                model=model,
-                device=device,
-                max_length=max_length,
-                batch_tokens=batch_tokens,
-                long_documents=long_documents,
-                window_overlap=window_overlap,
-                model_kwargs=model_kwargs,
-            )
-            model, device, model_kwargs = settings["model"], settings["device"], settings["model_kwargs"]
-            max_length, batch_tokens = settings["max_length"], settings["batch_tokens"]
-            long_documents, window_overlap = settings["long_documents"], settings["window_overlap"]
-        self.model = str(model)
+        self.model = model
         self.device = ComponentDevice.resolve_device(device)
+        self.max_length = max_length
+        self.batch_tokens = batch_tokens
+        self.long_documents = long_documents
+        self.window_overlap = window_overlap
+        self.model_kwargs = model_kwargs
+        self._base = config_of(reranker)
+        if self._base is not None:
+            # Serialised by the settings it stands for; settings given alongside must agree.
+            config = self._base.merge(**self._load_settings(explicit_device=device is not None))
+            self.model, self.device = config.model, ComponentDevice.from_str(str(config.device))
+            self.max_length, self.batch_tokens = config.max_length, config.batch_tokens
+            self.long_documents, self.window_overlap = config.long_documents, config.window_overlap
+            self.model_kwargs = {"dtype": config.dtype}
         self.token = token
         self.top_k = top_k
         self.instruction = instruction
         self.score_threshold = score_threshold
         self.meta_fields_to_embed = meta_fields_to_embed or []
         self.embedding_separator = embedding_separator
-        self.max_length = max_length
-        self.batch_tokens = batch_tokens
-        self.long_documents = long_documents
-        self.window_overlap = window_overlap
-        self.model_kwargs = model_kwargs
-        self._reranker = reranker
-        self._owns_reranker = reranker is None
+        self._reranker: Qwen3Reranker | None = None
 
     @property
     def reranker(self) -> Qwen3Reranker | None:
@@ -152,26 +135,29 @@ class Qwen3Ranker:
         Loads the model (or takes it from the process-wide registry); does nothing if already loaded.
         """
         if self._reranker is None:
-            options = dict(self.model_kwargs or {})
-            dtype, torch_dtype = options.pop("dtype", None), options.pop("torch_dtype", None)
-            self._reranker = Qwen3Reranker(
-                self.model,
-                device=self.device.to_torch_str(),
-                dtype=_dtype_name(dtype if dtype is not None else torch_dtype),
-                max_length=self.max_length,
-                batch_tokens=self.batch_tokens,
-                long_documents=self.long_documents,
-                window_overlap=self.window_overlap,
-                token=self.token.resolve_value() if self.token else None,
-                **options,
-            )
-            self._owns_reranker = True
+            token = self.token.resolve_value() if self.token else None
+            self._reranker = Qwen3Reranker(**self._load_settings(), token=token, config=self._base)
+
+    def _load_settings(self, explicit_device: bool = True) -> dict[str, Any]:
+        """The init parameters that decide the loaded model, as the core's settings."""
+        options = dict(self.model_kwargs or {})
+        dtype, torch_dtype = options.pop("dtype", None), options.pop("torch_dtype", None)
+        return {
+            "model": self.model,
+            "device": self.device.to_torch_str() if explicit_device else None,
+            "dtype": dtype if dtype is not None else torch_dtype,
+            "max_length": self.max_length,
+            "batch_tokens": self.batch_tokens,
+            "long_documents": self.long_documents,
+            "window_overlap": self.window_overlap,
+            **options,
+        }
 
     def close(self) -> None:
         """
-        Releases the model if this component loaded it; a `reranker=` passed in stays the caller's.
+        Releases this component's use of the model; a `reranker=` passed in stays usable.
         """
-        if self._reranker is not None and self._owns_reranker:
+        if self._reranker is not None:
             self._reranker.close()
             self._reranker = None
 
@@ -324,39 +310,3 @@ def _deduplicate(documents: list[Document]) -> list[Document]:
 
 def _score(document: Document) -> float:
     return document.score if document.score is not None else -inf
-
-
-def _dtype_name(dtype: Any) -> str | None:
-    """``torch.bfloat16``, ``"torch.bfloat16"`` and ``"bfloat16"`` all name the same dtype for the core."""
-    if dtype is None:
-        return None
-    return str(dtype).removeprefix("torch.")
-
-
-def _settings_of(reranker: Qwen3Reranker) -> dict[str, Any]:
-    """A core instance's loading settings, spelled as this component's init parameters."""
-    if not isinstance(reranker, Qwen3Reranker):
-        raise TypeError(f"reranker must be a qwen3_rerank.Qwen3Reranker; got {type(reranker).__name__}.")
-    return {
-        "model": reranker.model_id,
-        "device": ComponentDevice.from_str(str(reranker.device)),
-        "max_length": reranker.max_length,
-        "batch_tokens": reranker.batch_tokens,
-        "long_documents": reranker.long_documents,
-        "window_overlap": reranker.window_overlap,
-        "model_kwargs": {"dtype": reranker.dtype},
-    }
-
-
-def _check_compatible(actual: dict[str, Any], **given: Any) -> None:
-    """Refuse settings that contradict the explicit ``reranker`` instead of silently ignoring them."""
-    conflicts = [
-        f"{name}={value!r} (the reranker has {actual[name]!r})"
-        for name, value in given.items()
-        if value != _LOAD_DEFAULTS[name] and value != actual[name]
-    ]
-    if conflicts:
-        raise ValueError(
-            "reranker= already fixes the model settings, but these differ: "
-            f"{', '.join(conflicts)}. Configure them on the Qwen3Reranker, or leave them out."
-        )
