@@ -109,7 +109,7 @@ def evaluate_service(
 ) -> EvaluationResult:
     """Evaluate ``stages`` on an already indexed dataset."""
     depth = top_k or DEFAULT_DEPTH
-    candidates = min(service.settings.top_k, depth)
+    candidates = min(service.settings.candidates, depth)
     query_ids = dataset.judged_queries(limit_queries)
     if not query_ids:
         raise ValueError(f"{dataset.name} has no judged queries in split {split!r}")
@@ -147,7 +147,7 @@ def _run_stages(
             timings[stage] = time.perf_counter() - started
     if "hybrid" in stages or "rerank" in stages:
         started = time.perf_counter()
-        rankings["hybrid"] = service.retrieve(query, top_k=depth).fused
+        rankings["hybrid"] = service.retrieve(query, candidates=depth).fused
         timings["hybrid"] = time.perf_counter() - started
     if "rerank" in stages:
         head, tail = rankings["hybrid"][:candidates], rankings["hybrid"][candidates:]

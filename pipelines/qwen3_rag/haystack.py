@@ -18,6 +18,7 @@ from haystack.utils import ComponentDevice, Secret
 
 from haystack_integrations.components.rankers.qwen3 import Qwen3Ranker
 from qwen3_rerank import Qwen3Reranker
+from qwen3_rerank.config import check_positive
 
 from .embedding import Embedder
 from .generation import QA_TEMPLATE, ranked_passages_answer, template_documents
@@ -56,8 +57,7 @@ class Qwen3RagRetriever:
             raise ValueError("pass exactly one of retriever= (a HybridRetriever) or settings= (a Settings)")
         if mode not in ("hybrid", "bm25", "dense"):
             raise ValueError(f"mode must be 'hybrid', 'bm25' or 'dense'; got {mode!r}")
-        if top_k < 1:
-            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        check_positive("top_k", top_k)
         self.settings = settings if settings is not None else retriever.settings  # type: ignore[union-attr]
         self.top_k = top_k
         self.mode = mode
@@ -115,6 +115,9 @@ class HaystackPipeline:
         ranked = self.ranker.run(query=question, documents=documents, top_k=top_n)["documents"]
         return [to_passage(document, rank) for rank, document in enumerate(ranked, start=1)]
 
+    def close(self) -> None:
+        self.ranker.close()
+
     def generate(self, question: str, passages: Sequence[Passage]) -> str:
         if self.generation is None or not passages:
             return ranked_passages_answer(passages)
@@ -134,7 +137,7 @@ def build_pipeline(settings: Settings, retriever: HybridRetriever, reranker: Qwe
         >>> pipeline.run(data)
     """
     pipeline = Pipeline()
-    pipeline.add_component("retriever", Qwen3RagRetriever(retriever, top_k=settings.top_k))
+    pipeline.add_component("retriever", Qwen3RagRetriever(retriever, top_k=settings.candidates))
     pipeline.add_component(
         "ranker", Qwen3Ranker(reranker=reranker, top_k=settings.top_n, instruction=settings.instruction)
     )

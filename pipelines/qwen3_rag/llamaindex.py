@@ -20,6 +20,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from llama_index.postprocessor.qwen3_rerank import Qwen3Rerank
 from qwen3_rerank import Qwen3Reranker
+from qwen3_rerank.config import check_positive
 
 from .generation import QA_TEMPLATE, ranked_passages_answer, template_documents
 from .records import Passage
@@ -48,8 +49,7 @@ class Qwen3RagRetriever(BaseRetriever):
     ) -> None:
         if mode not in ("hybrid", "bm25", "dense"):
             raise ValueError(f"mode must be 'hybrid', 'bm25' or 'dense'; got {mode!r}")
-        if top_k < 1:
-            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        check_positive("top_k", top_k)
         super().__init__(**kwargs)
         self._hybrid = retriever
         self._top_k = top_k
@@ -72,17 +72,18 @@ class LlamaIndexPipeline:
 
     def __init__(self, settings: Settings, reranker: Qwen3Reranker) -> None:
         self.settings = settings
-        self.reranker = reranker
+        self.postprocessor = Qwen3Rerank(reranker=reranker, instruction=settings.instruction)
         self.llm = build_llm(settings)
         self.prompt = RichPromptTemplate(QA_TEMPLATE)
 
     def rerank(self, question: str, passages: Sequence[Passage], top_n: int) -> list[Passage]:
-        # A postprocessor per call: cheap (the weights are shared) and safe under concurrent asks.
-        postprocessor = Qwen3Rerank(
-            reranker=self.reranker, top_n=top_n, instruction=self.settings.instruction
-        )
+        # A copy per call shares the loaded reranker and is safe under concurrent asks.
+        postprocessor = self.postprocessor.model_copy(update={"top_n": top_n})
         ranked = postprocessor.postprocess_nodes([to_node(p) for p in passages], query_str=question)
         return [to_passage(node, rank) for rank, node in enumerate(ranked, start=1)]
+
+    def close(self) -> None:
+        self.postprocessor.close()
 
     def generate(self, question: str, passages: Sequence[Passage]) -> str:
         if self.llm is None or not passages:

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from tqdm.auto import tqdm
 
+from qwen3_rerank.config import check_positive
+
 from .embedding import Embedder
 from .ingest import Chunker, read_paths
 from .records import Answer, Chunk, IndexReport, Passage, SourceText
@@ -43,27 +45,31 @@ class FrameworkPipeline(Protocol):
 
     def generate(self, question: str, passages: Sequence[Passage]) -> str: ...
 
+    def close(self) -> None: ...
+
 
 class RagService:
     """A retrieval-augmented QA service over one store (embedded or Elasticsearch).
 
     Models load lazily, on the first call that needs them, so `ping` and `document_count` stay
-    cheap. A ``reranker`` passed in is shared, not owned: `close` leaves it open.
+    cheap. A ``reranker`` passed in lends its config: the service opens its own handle on the same
+    weights (the core's registry counts it), so `close` leaves the caller's reranker open.
 
     Args:
         settings: The pipeline's configuration (`Settings.from_env`).
         reranker: A Qwen3Reranker to reuse (for example one the server already loaded);
-            ``None`` builds one from ``settings.reranker_model``.
+            ``None`` builds one from ``settings.reranker_config()``.
     """
 
     def __init__(self, settings: Settings, *, reranker: Qwen3Reranker | None = None) -> None:
         self.settings = settings
-        self._given_reranker = reranker
         self._store: ChunkStore = open_store(settings)
         # The server calls from worker threads: the lazy parts are built once, under this lock.
         self._lock = threading.RLock()
         self._embedder: Embedder | None = None
-        self._reranker: Qwen3Reranker | None = reranker
+        self._reranker: Qwen3Reranker | None = (
+            None if reranker is None else type(reranker)(config=reranker.config)
+        )
         self._retriever: HybridRetriever | None = None
         self._framework: FrameworkPipeline | None = None
 
@@ -82,7 +88,7 @@ class RagService:
             if self._reranker is None:
                 from qwen3_rerank import Qwen3Reranker
 
-                self._reranker = Qwen3Reranker(self.settings.reranker_model, device=self.settings.device)
+                self._reranker = Qwen3Reranker(config=self.settings.reranker_config())
             return self._reranker
 
     @property
@@ -134,22 +140,23 @@ class RagService:
         report.seconds = time.perf_counter() - started
         return report
 
-    def retrieve(self, question: str, *, top_k: int | None = None) -> Retrieval:
+    def retrieve(self, question: str, *, candidates: int | None = None) -> Retrieval:
         """The hybrid retrieval stage alone (BM25, dense and fused lists, with timings)."""
-        return self.retriever.retrieve(question, top_k=top_k or self.settings.top_k)
+        return self.retriever.retrieve(question, top_k=candidates or self.settings.candidates)
 
-    def ask(self, question: str, *, top_k: int | None = None, top_n: int | None = None) -> Answer:
+    def ask(self, question: str, *, candidates: int | None = None, top_n: int | None = None) -> Answer:
         """Answer a question from the indexed passages, citing them as [1], [2], ...
 
         Raises:
-            ValueError: ``question`` is blank, or ``top_k``/``top_n`` is not a positive integer.
+            ValueError: ``question`` is blank, or ``candidates``/``top_n`` is not a positive int.
             StoreError: The store is unreachable or holds no index yet.
         """
         if not isinstance(question, str) or not question.strip():
             raise ValueError(f"question must be a non-empty string, got {question!r}")
-        top_k, top_n = self._limits(top_k, top_n)
-        retrieval = self.retrieve(question, top_k=top_k)
-        timings = dict(retrieval.timings)
+        candidates, top_n = self._limits(candidates, top_n)
+        timings = {"load": self._load_models()} if self._framework is None else {}
+        retrieval = self.retrieve(question, candidates=candidates)
+        timings.update(retrieval.timings)
         started = time.perf_counter()
         reranked = self.framework.rerank(question, retrieval.fused, top_n) if retrieval.fused else []
         timings["rerank"] = time.perf_counter() - started
@@ -175,9 +182,10 @@ class RagService:
     def close(self) -> None:
         """Release the store's connections and this service's hold on the reranker weights."""
         self._store.close()
-        if self._given_reranker is None and self._reranker is not None:
-            self._reranker.close()
-            self._reranker = None
+        for part in (self._framework, self._reranker):
+            if part is not None:
+                part.close()
+        self._framework = self._reranker = None
 
     def __enter__(self) -> RagService:
         return self
@@ -185,18 +193,24 @@ class RagService:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def _load_models(self) -> float:
+        """Load the embedder, the reranker and the framework's components; the seconds it took
+        (reported as their own stage, so a first question's rerank time is the reranking alone)."""
+        started = time.perf_counter()
+        _ = self.embedder.model, self.framework
+        return time.perf_counter() - started
+
     def _write(self, chunks: Sequence[Chunk], progress: tqdm) -> int:
         self._store.write(chunks, self.embedder.embed_documents([chunk.text for chunk in chunks]))
         progress.update(len(chunks))
         return len(chunks)
 
-    def _limits(self, top_k: int | None, top_n: int | None) -> tuple[int, int]:
-        top_k = self.settings.top_k if top_k is None else top_k
+    def _limits(self, candidates: int | None, top_n: int | None) -> tuple[int, int]:
+        candidates = self.settings.candidates if candidates is None else candidates
         top_n = self.settings.top_n if top_n is None else top_n
-        for name, value in (("top_k", top_k), ("top_n", top_n)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        return top_k, min(top_n, top_k)
+        check_positive("candidates", candidates)
+        check_positive("top_n", top_n)
+        return candidates, min(top_n, candidates)
 
 
 def _framework_pipeline(settings: Settings, reranker: Qwen3Reranker) -> FrameworkPipeline:

@@ -1,9 +1,17 @@
-"""Settings of a RAG pipeline: one dataclass, filled from flags, then the environment, then defaults.
+"""Settings of the pipelines and the server: one pydantic-settings system, one name per knob.
 
-Every knob a user can turn lives here so that the CLI, the evaluation and the HTTP server build
-the very same pipeline. The environment variables (``QWEN3_RERANK_MODEL``,
-``QWEN3_RAG_EMBEDDING_MODEL``, ``ES_URL``, ...) are what let the whole pipeline run offline with
-small local models, and what containers are configured with.
+Every knob is read, in order of precedence, from flags (keyword overrides), the environment,
+a ``.env`` file in the working directory, then its default; the CLI, the evaluation and the HTTP
+server therefore build the very same pipeline. Each field names its one environment variable,
+with one prefix per concern:
+
+* ``QWEN3_RERANK_*``: the reranker (`RerankerSettings`, which becomes a `RerankerConfig`);
+* ``QWEN3_RAG_*``: retrieval and generation (`Settings`); ``QWEN3_RAG_DEVICE`` places every model;
+* ``QWEN3_SERVER_*``: the HTTP server (`qwen3_rag.server.settings.ServerSettings`);
+* the conventional ``ES_URL``, ``ES_API_KEY``, ..., ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL``.
+
+``docs/configuration.md`` holds the table of variables, generated from these models
+(``python -m qwen3_rag.server.settings`` prints it; a test keeps the page in step).
 
 Example:
     >>> settings = Settings.from_env(backend="elasticsearch", top_n=3)
@@ -13,19 +21,36 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, TypeVar
 
-from qwen3_rerank import DEFAULT_MODEL
+from pydantic import AfterValidator, AliasChoices, Field, ValidationError, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+
+from qwen3_rerank import DEFAULT_MODEL, RerankerConfig
 
 Backend = Literal["memory", "elasticsearch"]
 Framework = Literal["haystack", "llamaindex"]
 LlmKind = Literal["none", "openai", "hf"]
 Fusion = Literal["auto", "client", "elasticsearch"]
+DType = Literal["auto", "float32", "bfloat16", "float16"]
+LongDocuments = Literal["truncate", "window"]
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+
+
+def _lower_case(name: str) -> str:
+    if not name or name != name.lower():
+        raise ValueError(f"must be a non-empty lower-case name, as Elasticsearch requires; got {name!r}")
+    return name
+
+
+LowerCaseName = Annotated[str, AfterValidator(_lower_case)]
 
 DEFAULT_EMBEDDING_MODEL = "Qwen/Qwen3-Embedding-0.6B"
 DEFAULT_INDEX = "qwen3-rag"
@@ -34,39 +59,243 @@ DEFAULT_ES_URL = "http://localhost:9200"
 # Reranking costs about 0.9 GFLOP per token with the 0.6B model. On a CPU, 12 candidates of
 # ~160 tokens (~200 with the prompt) are ~2.2 TFLOP, seconds on a laptop; 50 chunks of 400 tokens
 # are ~18 TFLOP, a fraction of a second on a GPU. See docs/pipelines.md.
-CPU_DEFAULTS = {"top_k": 12, "chunk_size": 160}
-GPU_DEFAULTS = {"top_k": 50, "chunk_size": 400}
+CPU_DEFAULTS = {"candidates": 12, "chunk_size": 160}
+GPU_DEFAULTS = {"candidates": 50, "chunk_size": 400}
 
-# field name -> environment variable (read as text and converted to the field's type).
-ENVIRONMENT: dict[str, str] = {
-    "backend": "QWEN3_RAG_BACKEND",
-    "framework": "QWEN3_RAG_FRAMEWORK",
-    "data_dir": "QWEN3_RAG_DATA_DIR",
-    "es_url": "ES_URL",
-    "es_api_key": "ES_API_KEY",
-    "es_username": "ES_USERNAME",
-    "es_password": "ES_PASSWORD",
-    "es_ca_certs": "ES_CA_CERTS",
-    "es_verify_certs": "ES_VERIFY_CERTS",
-    "index_name": "QWEN3_RAG_INDEX",
-    "embedding_model": "QWEN3_RAG_EMBEDDING_MODEL",
-    "reranker_model": "QWEN3_RERANK_MODEL",
-    "device": "QWEN3_RAG_DEVICE",
-    "top_k": "QWEN3_RAG_TOP_K",
-    "top_n": "QWEN3_RAG_TOP_N",
-    "chunk_size": "QWEN3_RAG_CHUNK_SIZE",
-    "fusion": "QWEN3_RAG_FUSION",
-    "instruction": "QWEN3_RERANK_INSTRUCTION",
-    "llm": "QWEN3_RAG_LLM",
-    "llm_model": "QWEN3_RAG_LLM_MODEL",
-    "max_new_tokens": "QWEN3_RAG_MAX_NEW_TOKENS",
-    "llm_base_url": "OPENAI_BASE_URL",
-    "llm_api_key": "OPENAI_API_KEY",
-}
-
-
-# Never written out by `Settings.to_public_dict`: they are read from the environment again.
+# Never written out by `to_public_dict` nor shown in `repr`: read from the environment again.
 SECRET_FIELDS = frozenset({"es_api_key", "es_password", "llm_api_key"})
+
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("qwen3_rag_environ", default=None)
+S = TypeVar("S", bound="SettingsBase")
+
+
+def env(variable: str, default: Any, description: str, *, also: tuple[str, ...] = (), **checks: Any) -> Any:
+    """A field read from the environment variable ``variable`` (then the older names ``also``).
+
+    This is the one way a setting is declared: its variable, default and description live
+    together, and the documentation table is generated from them.
+    """
+    return Field(
+        default,
+        description=description,
+        validation_alias=AliasChoices(variable, *also),
+        repr=variable not in {"ES_API_KEY", "ES_PASSWORD", "OPENAI_API_KEY"},
+        **checks,
+    )
+
+
+def variables(field: FieldInfo) -> list[str]:
+    """The environment variables of a field, its main name first."""
+    alias = field.validation_alias
+    assert isinstance(alias, AliasChoices), "declare settings with env()"
+    return [str(choice) for choice in alias.choices]
+
+
+class SettingsBase(BaseSettings):
+    """What every settings model shares: the sources, their order, and `from_env`."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_ignore_empty=True,
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+        protected_namespaces=(),
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        environ = _ENVIRON.get()
+        if environ is None:
+            return init_settings, env_settings, dotenv_settings
+        # An explicit mapping replaces the process environment and .env (tests, embedding apps).
+        source = EnvSettingsSource(settings_cls, env_ignore_empty=True)
+        source.env_vars = {name.lower(): value for name, value in environ.items()}
+        return init_settings, source
+
+    @classmethod
+    def from_env(cls: type[S], environ: Mapping[str, str] | None = None, **overrides: Any) -> S:
+        """Settings from ``overrides`` (flags, by field name; ``None`` means unset), then
+        ``environ`` (default: the process environment and ``.env``), then the defaults.
+
+        Raises:
+            TypeError: An override names no setting.
+            ValueError: A value is invalid; the message names the setting and its variable.
+        """
+        unknown = sorted(set(overrides) - set(cls.model_fields))
+        if unknown:
+            raise TypeError(f"unknown setting(s) {unknown}; expected some of {sorted(cls.model_fields)}")
+        given = {name: value for name, value in overrides.items() if value is not None}
+        with _environment(environ):
+            try:
+                return cls(**given)
+            except ValidationError as error:
+                raise ValueError(describe(error, cls)) from None
+
+    def to_public_dict(self) -> dict[str, Any]:
+        """JSON-ready fields without the secrets, for serialised pipelines and reports;
+        ``from_env(**settings.to_public_dict())`` rebuilds them, secrets from the environment."""
+        return self.model_dump(mode="json", exclude=set(SECRET_FIELDS))
+
+    def replace(self: S, **changes: Any) -> S:
+        """A copy with some fields changed, validated again."""
+        return type(self).from_env({}, **(self.model_dump() | changes))
+
+    @classmethod
+    def table(cls) -> list[tuple[str, str, str, str]]:
+        """(variable, setting, default, description) for every setting, as the docs list them."""
+        rows = []
+        for name, field in cls.model_fields.items():
+            names = variables(field)
+            also = f" (also `{'`, `'.join(names[1:])}`)" if len(names) > 1 else ""
+            default = "" if field.default is None else f"`{field.default}`"
+            rows.append((names[0], name, default, f"{field.description}{also}"))
+        return rows
+
+
+class RerankerSettings(SettingsBase):
+    """How the reranker loads (``QWEN3_RERANK_*``) and the device of every model (``QWEN3_RAG_DEVICE``)."""
+
+    reranker_model: str = env(
+        "QWEN3_RERANK_MODEL", DEFAULT_MODEL, "Qwen3-Reranker Hub id or local directory."
+    )
+    device: str | None = env(
+        "QWEN3_RAG_DEVICE", None, "`cpu`, `cuda`, `cuda:1`, `mps` for every model; unset picks the best."
+    )
+    dtype: DType = env(
+        "QWEN3_RERANK_DTYPE", "auto", "`float32`, `bfloat16`, `float16`; `auto`: float32 on CPU."
+    )
+    max_length: PositiveInt = env(
+        "QWEN3_RERANK_MAX_LENGTH", 8192, "Token limit of one prompt (query + passage)."
+    )
+    batch_tokens: PositiveInt | None = env(
+        "QWEN3_RERANK_BATCH_TOKENS", None, "Padded tokens per forward pass; unset: 1024 on CPU, 32768 on GPU."
+    )
+    long_documents: LongDocuments = env(
+        "QWEN3_RERANK_LONG_DOCUMENTS",
+        "truncate",
+        "`truncate` overlong passages, or score `window`s, keep the best.",
+    )
+    window_overlap: NonNegativeInt = env("QWEN3_RERANK_WINDOW_OVERLAP", 128, "Tokens shared by windows.")
+    revision: str | None = env(
+        "QWEN3_RERANK_REVISION", None, "Hub revision (branch, tag, commit) of the model."
+    )
+    instruction: str | None = env(
+        "QWEN3_RERANK_INSTRUCTION", None, "Reranker task instruction; unset: the model card's web-search one."
+    )
+
+    def reranker_config(self) -> RerankerConfig:
+        """The core's value for these settings: the reranker they describe, normalised."""
+        return RerankerConfig(
+            model=self.reranker_model,
+            device=self.device,
+            dtype=self.dtype,
+            max_length=self.max_length,
+            batch_tokens=self.batch_tokens,
+            long_documents=self.long_documents,
+            window_overlap=self.window_overlap,
+            revision=self.revision,
+            instruction=self.instruction,
+        )
+
+
+class Settings(RerankerSettings):
+    """Everything that defines a pipeline: the reranker's settings plus retrieval (``QWEN3_RAG_*``),
+    Elasticsearch (``ES_*``) and the LLM. Build it with `Settings.from_env`."""
+
+    backend: Backend = env(
+        "QWEN3_RAG_BACKEND", "memory", "`memory` (embedded, no server) or `elasticsearch`."
+    )
+    framework: Framework = env(
+        "QWEN3_RAG_FRAMEWORK", "haystack", "`haystack` or `llamaindex` composes the pipeline."
+    )
+    data_dir: Path | None = env(
+        "QWEN3_RAG_DATA_DIR", None, "Embedded store directory; unset: `$XDG_CACHE_HOME/qwen3-rag`."
+    )
+    index_name: LowerCaseName = env(
+        "QWEN3_RAG_INDEX", DEFAULT_INDEX, "Elasticsearch index (and embedded store) name, lower case."
+    )
+    embedding_model: str = env(
+        "QWEN3_RAG_EMBEDDING_MODEL",
+        DEFAULT_EMBEDDING_MODEL,
+        "sentence-transformers model for dense retrieval.",
+    )
+    candidates: PositiveInt | None = env(
+        "QWEN3_RAG_CANDIDATES",
+        None,
+        "Passages retrieved and sent to the reranker; unset: 12 on CPU, 50 on GPU.",
+        also=("QWEN3_RAG_TOP_K",),
+    )
+    top_n: PositiveInt = env("QWEN3_RAG_TOP_N", 5, "Passages kept after reranking and given to the LLM.")
+    chunk_size: PositiveInt | None = env(
+        "QWEN3_RAG_CHUNK_SIZE", None, "Chunk length in tokens at indexing; unset: 160 on CPU, 400 on GPU."
+    )
+    chunk_overlap: NonNegativeInt = env(
+        "QWEN3_RAG_CHUNK_OVERLAP", 32, "Tokens shared by neighbouring chunks."
+    )
+    fusion: Fusion = env(
+        "QWEN3_RAG_FUSION",
+        "auto",
+        "RRF by the `client`, by `elasticsearch`, or `auto` (the server's if licensed).",
+    )
+    rrf_rank_constant: PositiveInt = env("QWEN3_RAG_RRF_RANK_CONSTANT", 60, "RRF's k.")
+    llm: LlmKind = env(
+        "QWEN3_RAG_LLM",
+        "none",
+        "`none` (answer with the ranked passages), `openai` (any compatible endpoint), `hf`.",
+    )
+    llm_model: str | None = env("QWEN3_RAG_LLM_MODEL", None, "The LLM's model name or directory.")
+    max_new_tokens: PositiveInt = env("QWEN3_RAG_MAX_NEW_TOKENS", 256, "Longest answer the LLM may write.")
+    llm_base_url: str | None = env("OPENAI_BASE_URL", None, "OpenAI-compatible endpoint (vLLM, Ollama).")
+    llm_api_key: str | None = env("OPENAI_API_KEY", None, "Key of that endpoint (secret).")
+    es_url: str = env("ES_URL", DEFAULT_ES_URL, "Elasticsearch URL.")
+    es_api_key: str | None = env("ES_API_KEY", None, "Elasticsearch API key (secret).")
+    es_username: str | None = env("ES_USERNAME", None, "Elasticsearch basic-auth user.")
+    es_password: str | None = env("ES_PASSWORD", None, "Elasticsearch basic-auth password (secret).")
+    es_ca_certs: str | None = env("ES_CA_CERTS", None, "CA bundle to verify Elasticsearch's TLS certificate.")
+    es_verify_certs: bool = env("ES_VERIFY_CERTS", True, "Verify Elasticsearch's TLS certificate.")
+
+    @model_validator(mode="after")
+    def _resolve(self) -> Settings:
+        """Device-dependent defaults, and checks that span fields."""
+        defaults = GPU_DEFAULTS if _wants_accelerator(self.device) else CPU_DEFAULTS
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        if self.data_dir is None:
+            object.__setattr__(self, "data_dir", default_data_dir())
+        object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"chunk_overlap must be smaller than chunk_size ({self.chunk_size}); got {self.chunk_overlap}"
+            )
+        if self.llm != "none" and not self.llm_model:
+            raise ValueError(f"llm={self.llm!r} needs llm_model (flag --llm-model or QWEN3_RAG_LLM_MODEL)")
+        return self
+
+
+def describe(error: ValidationError, model: type[BaseSettings]) -> str:
+    """One line per bad value, naming the setting, its variable and what is expected."""
+    lines = []
+    for problem in error.errors():
+        location = str(problem["loc"][0]) if problem["loc"] else ""
+        field = next(
+            (name for name, info in model.model_fields.items() if location in (name, *variables(info))), None
+        )
+        message = problem["msg"].removeprefix("Value error, ")
+        if field is None:
+            lines.append(message)
+            continue
+        got = "" if "got " in message else f"; got {problem.get('input')!r}"
+        lines.append(f"{field} ({variables(model.model_fields[field])[0]}): {message}{got}")
+    return "\n".join(lines)
 
 
 def default_data_dir() -> Path:
@@ -82,149 +311,41 @@ def accelerator_available() -> bool:
     return torch.cuda.is_available() or torch.backends.mps.is_available()
 
 
-@dataclass
-class Settings:
-    """Everything that defines a pipeline. Build it with `Settings.from_env` rather than directly,
-    so that environment variables and device-dependent defaults apply.
-
-    Attributes:
-        backend: ``"memory"`` (embedded, persisted under ``data_dir``) or ``"elasticsearch"``.
-        framework: Which framework composes the pipeline: ``"haystack"`` or ``"llamaindex"``.
-        data_dir: Directory of the embedded store.
-        es_url, es_api_key, es_username, es_password, es_ca_certs, es_verify_certs: Elasticsearch
-            connection; TLS certificates are verified unless ``es_verify_certs`` is false.
-        index_name: Elasticsearch index (and embedded store file) name.
-        embedding_model: sentence-transformers model id or directory for dense retrieval.
-        reranker_model: Qwen3-Reranker id or directory.
-        device: ``cpu``, ``cuda``, ``mps``; ``None`` picks the best available.
-        top_k: Candidates retrieved (per retriever, and after fusion) and sent to the reranker.
-        top_n: Passages kept after reranking and given to the LLM.
-        chunk_size, chunk_overlap: Chunk length and overlap in tokens at indexing time.
-        fusion: ``"client"`` RRF in Python, ``"elasticsearch"`` the server's ``retriever.rrf``,
-            ``"auto"`` the server's when its license allows it, else the client's.
-        rrf_rank_constant: RRF's k (60, as in Elasticsearch and the RRF paper).
-        instruction: Reranker task instruction; ``None`` uses the model card's default.
-        llm: ``"none"`` (the answer is the ranked passages), ``"openai"`` (any OpenAI-compatible
-            endpoint: OpenAI, vLLM, Ollama), ``"hf"`` (a local transformers causal LM).
-        llm_model, llm_base_url, llm_api_key: The LLM's model id and endpoint.
-        max_new_tokens: Longest answer the LLM may write.
-    """
-
-    backend: Backend = "memory"
-    framework: Framework = "haystack"
-    data_dir: Path = field(default_factory=default_data_dir)
-    es_url: str = DEFAULT_ES_URL
-    es_api_key: str | None = None
-    es_username: str | None = None
-    es_password: str | None = None
-    es_ca_certs: str | None = None
-    es_verify_certs: bool = True
-    index_name: str = DEFAULT_INDEX
-    embedding_model: str = DEFAULT_EMBEDDING_MODEL
-    reranker_model: str = DEFAULT_MODEL
-    device: str | None = None
-    top_k: int = CPU_DEFAULTS["top_k"]
-    top_n: int = 5
-    chunk_size: int = CPU_DEFAULTS["chunk_size"]
-    chunk_overlap: int = 32
-    fusion: Fusion = "auto"
-    rrf_rank_constant: int = 60
-    instruction: str | None = None
-    llm: LlmKind = "none"
-    llm_model: str | None = None
-    llm_base_url: str | None = None
-    llm_api_key: str | None = None
-    max_new_tokens: int = 256
-
-    def __post_init__(self) -> None:
-        self.data_dir = Path(self.data_dir).expanduser()
-        for name, kind in (
-            ("backend", Backend),
-            ("framework", Framework),
-            ("llm", LlmKind),
-            ("fusion", Fusion),
-        ):
-            _check_choice(name, getattr(self, name), get_args(kind))
-        for name in ("top_k", "top_n", "chunk_size", "rrf_rank_constant", "max_new_tokens"):
-            _check_positive(name, getattr(self, name))
-        if not 0 <= self.chunk_overlap < self.chunk_size:
-            raise ValueError(
-                f"chunk_overlap must be >= 0 and smaller than chunk_size ({self.chunk_size}), "
-                f"got {self.chunk_overlap}"
-            )
-        if not self.index_name or self.index_name != self.index_name.lower():
-            raise ValueError(f"index_name must be a non-empty lower-case name, got {self.index_name!r}")
-        if self.llm != "none" and not self.llm_model:
-            raise ValueError(f"llm={self.llm!r} needs llm_model (flag --llm-model or QWEN3_RAG_LLM_MODEL)")
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Settings from ``overrides`` (flags; ``None`` values are ignored), then the environment
-        (`ENVIRONMENT` names the variables), then defaults, which favour a GPU when one is present.
-
-        Raises:
-            ValueError: A value, from either source, is invalid; the message names it.
-        """
-        environ = os.environ if environ is None else environ
-        known = {spec.name: spec for spec in dataclasses.fields(cls)}
-        unknown = sorted(set(overrides) - set(known))
-        if unknown:
-            raise TypeError(f"unknown setting(s) {unknown}; expected some of {sorted(known)}")
-        values: dict[str, Any] = {}
-        for name, variable in ENVIRONMENT.items():
-            if environ.get(variable):
-                values[name] = _convert(name, variable, environ[variable], known[name].type)
-        values.update({name: value for name, value in overrides.items() if value is not None})
-        device_defaults = GPU_DEFAULTS if _wants_accelerator(values.get("device")) else CPU_DEFAULTS
-        for name, value in device_defaults.items():
-            values.setdefault(name, value)
-        return cls(**values)
-
-    def to_public_dict(self) -> dict[str, Any]:
-        """JSON-ready fields without the secrets, for serialised pipelines and reports;
-        ``Settings.from_env(**settings.to_public_dict())`` rebuilds them, secrets from the environment."""
-        public = {}
-        for spec in dataclasses.fields(self):
-            if spec.name not in SECRET_FIELDS:
-                value = getattr(self, spec.name)
-                public[spec.name] = str(value) if isinstance(value, Path) else value
-        return public
-
-    def replace(self, **changes: Any) -> Settings:
-        """A copy with some fields changed (validated again)."""
-        return dataclasses.replace(self, **changes)
-
-
 def _wants_accelerator(device: str | None) -> bool:
     if device is not None:
         return not device.startswith("cpu")
     return accelerator_available()
 
 
-def _convert(name: str, variable: str, raw: str, annotation: Any) -> Any:
-    """Turn an environment string into the field's type, naming the variable on failure."""
-    converters: dict[str, Callable[[str], Any]] = {"int": int, "bool": _parse_bool}
-    kind = str(annotation).split(" ")[0]
+@contextmanager
+def _environment(environ: Mapping[str, str] | None) -> Iterator[None]:
+    token = _ENVIRON.set(environ)
     try:
-        return converters.get(kind, str)(raw)
-    except ValueError as error:
-        raise ValueError(f"{variable}={raw!r} is not a valid {kind} for {name}: {error}") from error
+        yield
+    finally:
+        _ENVIRON.reset(token)
 
 
-def _parse_bool(raw: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError("expected true/false, 1/0, yes/no or on/off")
+TABLE_START, TABLE_END = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
 
 
-def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+def with_table(page: str, *models: type[SettingsBase]) -> str:
+    """``page`` with the text between its table markers replaced by the table of ``models``."""
+    head, rest = page.split(TABLE_START, 1)
+    return f"{head}{TABLE_START}\n{markdown_table(*models)}{TABLE_END}{rest.split(TABLE_END, 1)[1]}"
 
 
-def _check_positive(name: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+def markdown_table(*models: type[SettingsBase]) -> str:
+    """The documentation's table of variables, one row per setting of ``models``."""
+    rows = ["| Variable | Setting (`--set`) | Default | Meaning |", "| --- | --- | --- | --- |"]
+    seen: set[str] = set()
+    for model in models:
+        for variable, name, default, description in model.table():
+            if variable not in seen:
+                seen.add(variable)
+                rows.append(f"| `{variable}` | `{name}` | {default} | {description} |")
+    return "\n".join(rows) + "\n"
+
+
+ENVIRONMENT: dict[str, str] = {name: variables(info)[0] for name, info in Settings.model_fields.items()}
+"""Field name -> its environment variable, for the pipeline's settings."""

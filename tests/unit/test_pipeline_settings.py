@@ -1,70 +1,128 @@
-"""Settings: flags beat the environment, which beats defaults; bad values name themselves."""
+"""Settings: flags beat the environment, which beats .env, which beats defaults; bad values
+name themselves; every documented variable does what the table says."""
 
 from __future__ import annotations
 
+import re
+import typing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from qwen3_rag.settings import CPU_DEFAULTS, GPU_DEFAULTS, Settings
+from qwen3_rag.server.settings import ServerSettings
+from qwen3_rag.settings import (
+    CPU_DEFAULTS,
+    GPU_DEFAULTS,
+    RerankerSettings,
+    Settings,
+    SettingsBase,
+    variables,
+    with_table,
+)
+
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+DOCUMENTED = re.findall(r"^\| `([A-Z0-9_]+)` \| `(\w+)` \|", PAGE.read_text(), re.MULTILINE)
+# Every model that reads the environment, with what an otherwise empty environment needs.
+MODELS: list[type[SettingsBase]] = [Settings, ServerSettings]
 
 
-def test_environment_variables_configure_models_and_store(tmp_path: Path) -> None:
-    environ = {
-        "QWEN3_RERANK_MODEL": "/models/reranker",
-        "QWEN3_RAG_EMBEDDING_MODEL": "/models/embedder",
-        "QWEN3_RAG_DATA_DIR": str(tmp_path),
-        "ES_URL": "https://es.example:9200",
-        "ES_VERIFY_CERTS": "false",
-        "QWEN3_RAG_TOP_N": "7",
-    }
-    settings = Settings.from_env(environ, device="cpu")
-    assert settings.reranker_model == "/models/reranker"
-    assert settings.embedding_model == "/models/embedder"
-    assert settings.data_dir == tmp_path
-    assert settings.es_url == "https://es.example:9200"
-    assert settings.es_verify_certs is False
-    assert settings.top_n == 7
+def test_the_documented_table_is_generated_from_the_models() -> None:
+    page = PAGE.read_text()
+    assert with_table(page, Settings, ServerSettings) == page, (
+        "docs/configuration.md is stale: run python -m qwen3_rag.server.settings docs/configuration.md"
+    )
+
+
+def literal_choices(annotation: Any) -> list[str]:
+    if typing.get_origin(annotation) is typing.Literal:
+        return list(typing.get_args(annotation))
+    return [choice for arg in typing.get_args(annotation) for choice in literal_choices(arg)]
+
+
+def sample(model: type[SettingsBase], name: str) -> str:
+    """A valid value for a setting that differs from its default."""
+    field = model.model_fields[name]
+    kinds = typing.get_args(field.annotation) or (field.annotation,)
+    choices = literal_choices(field.annotation)
+    if choices:
+        return [choice for choice in choices if choice != field.default][-1]
+    if bool in kinds:
+        return "false" if field.default else "true"
+    if name == "device":
+        return "cuda:1"
+    if any(kind is int or typing.get_origin(kind) is typing.Annotated for kind in kinds):
+        return str(field.default * 2 if field.default else 333)
+    return "/tmp/sample-value" if any(kind is Path for kind in kinds) else "sample-value"
+
+
+@pytest.mark.parametrize(("variable", "name"), DOCUMENTED)
+def test_every_documented_variable_changes_the_setting_it_names(variable: str, name: str) -> None:
+    model = next(model for model in MODELS if name in model.model_fields)
+    assert variables(model.model_fields[name])[0] == variable
+    base = {"QWEN3_RAG_LLM_MODEL": "m"}  # so that QWEN3_RAG_LLM=openai is complete
+    value = sample(model, name)
+    default, changed = model.from_env(base), model.from_env(base | {variable: value})
+    assert getattr(changed, name) != getattr(default, name)
+    assert str(getattr(changed, name)).lower() == value.lower() or name in {"data_dir", "device"}
+    if name in RerankerSettings.model_fields:
+        assert changed.reranker_config() != default.reranker_config()
+
+
+def test_an_older_variable_name_still_works() -> None:
+    assert Settings.from_env({"QWEN3_RAG_TOP_K": "7"}).candidates == 7
 
 
 def test_flags_override_the_environment_and_none_flags_do_not() -> None:
-    settings = Settings.from_env({"QWEN3_RAG_BACKEND": "elasticsearch"}, backend=None, top_n=2, device="cpu")
-    assert settings.backend == "elasticsearch"
-    assert settings.top_n == 2
-    assert Settings.from_env({"QWEN3_RAG_BACKEND": "elasticsearch"}, backend="memory").backend == "memory"
+    environ = {"QWEN3_RAG_BACKEND": "elasticsearch", "QWEN3_RAG_TOP_N": "4"}
+    settings = Settings.from_env(environ, backend=None, top_n=2, device="cpu")
+    assert (settings.backend, settings.top_n) == ("elasticsearch", 2)
+
+
+def test_a_dotenv_file_is_read_below_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".env").write_text("QWEN3_RAG_TOP_N=9\nQWEN3_RERANK_MODEL=/models/from-dotenv\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("QWEN3_RAG_TOP_N", "3")
+    settings = Settings.from_env()
+    assert (settings.top_n, settings.reranker_model) == (3, "/models/from-dotenv")
 
 
 def test_defaults_are_smaller_on_cpu_than_on_an_accelerator() -> None:
-    cpu = Settings.from_env({}, device="cpu")
-    gpu = Settings.from_env({}, device="cuda")
-    assert (cpu.top_k, cpu.chunk_size) == (CPU_DEFAULTS["top_k"], CPU_DEFAULTS["chunk_size"])
-    assert (gpu.top_k, gpu.chunk_size) == (GPU_DEFAULTS["top_k"], GPU_DEFAULTS["chunk_size"])
-    assert cpu.top_k < gpu.top_k and cpu.chunk_size < gpu.chunk_size
+    cpu, gpu = Settings.from_env({}, device="cpu"), Settings.from_env({}, device="cuda")
+    assert (cpu.candidates, cpu.chunk_size) == (CPU_DEFAULTS["candidates"], CPU_DEFAULTS["chunk_size"])
+    assert (gpu.candidates, gpu.chunk_size) == (GPU_DEFAULTS["candidates"], GPU_DEFAULTS["chunk_size"])
 
 
-def test_an_invalid_environment_value_names_the_variable() -> None:
-    with pytest.raises(ValueError, match="QWEN3_RAG_TOP_K='many'"):
-        Settings.from_env({"QWEN3_RAG_TOP_K": "many"})
+def test_pipeline_and_server_describe_one_reranker() -> None:
+    environ = {"QWEN3_RERANK_MODEL": "/m", "QWEN3_RAG_DEVICE": "cuda", "QWEN3_RERANK_DTYPE": "float32"}
+    pipeline, server = Settings.from_env(environ), ServerSettings.from_env(environ)
+    assert pipeline.reranker_config() == server.reranker_config()
+    assert pipeline.reranker_config().device == "cuda:0"
 
 
 @pytest.mark.parametrize(
-    ("field", "value", "message"),
+    ("overrides", "message"),
     [
-        ("backend", "sqlite", "backend must be one of memory, elasticsearch"),
-        ("framework", "langchain", "framework must be one of haystack, llamaindex"),
-        ("top_n", 0, "top_n must be a positive integer"),
-        ("chunk_overlap", 500, "chunk_overlap must be >= 0 and smaller than chunk_size"),
-        ("index_name", "MyIndex", "index_name must be a non-empty lower-case name"),
+        (
+            {"backend": "sqlite"},
+            r"backend \(QWEN3_RAG_BACKEND\): Input should be 'memory' or 'elasticsearch'",
+        ),
+        ({"top_n": 0}, r"top_n \(QWEN3_RAG_TOP_N\): Input should be greater than 0"),
+        ({"chunk_overlap": 500}, "chunk_overlap must be smaller than chunk_size"),
+        ({"index_name": "MyIndex"}, r"index_name \(QWEN3_RAG_INDEX\): must be a non-empty lower-case name"),
+        ({"llm": "openai"}, "llm='openai' needs llm_model"),
     ],
 )
-def test_invalid_values_are_refused_with_the_field_name(field: str, value: object, message: str) -> None:
+def test_invalid_values_are_refused_with_the_setting_and_its_variable(
+    overrides: dict[str, Any], message: str
+) -> None:
     with pytest.raises(ValueError, match=message):
-        Settings.from_env({}, device="cpu", **{field: value})
+        Settings.from_env({}, device="cpu", **overrides)
 
 
-def test_an_llm_needs_a_model_name() -> None:
-    with pytest.raises(ValueError, match="llm='openai' needs llm_model"):
-        Settings.from_env({}, llm="openai")
+def test_an_invalid_environment_value_names_the_variable_and_the_value() -> None:
+    with pytest.raises(ValueError, match=r"candidates \(QWEN3_RAG_CANDIDATES\).*integer; got 'many'"):
+        Settings.from_env({"QWEN3_RAG_CANDIDATES": "many"})
 
 
 def test_unknown_settings_are_refused() -> None:
@@ -76,7 +134,8 @@ def test_public_dict_leaves_out_secrets_and_rebuilds_the_settings(tmp_path: Path
     secrets = {"es_api_key": "key", "es_password": "pw", "llm_api_key": "sk"}
     settings = Settings.from_env({}, data_dir=tmp_path, llm="openai", llm_model="m", **secrets)
     public = settings.to_public_dict()
-    assert not {"es_api_key", "es_password", "llm_api_key"} & set(public)
+    assert not set(secrets) & set(public)
     assert public["data_dir"] == str(tmp_path)
+    assert not {"key", "pw", "sk"} & set(re.findall(r"'(\w+)'", repr(settings)))
     rebuilt = Settings.from_env({"ES_API_KEY": "key", "OPENAI_API_KEY": "sk"}, **public)
     assert rebuilt.replace(es_password="pw") == settings

@@ -41,9 +41,9 @@ RagFactory = Callable[[ServerSettings, Qwen3Reranker], RagPipeline]
 def build_rag_pipeline(settings: ServerSettings, reranker: Qwen3Reranker) -> RagPipeline:
     """The pipeline from ``qwen3_rag.settings`` (environment), reranking with the served model."""
     from qwen3_rag.service import RagService
-    from qwen3_rag.settings import Settings
+    from qwen3_rag.settings import RerankerSettings, Settings
 
-    pipeline_settings = Settings.from_env(reranker_model=reranker.model_id, device=settings.device)
+    pipeline_settings = Settings.from_env(**settings.model_dump(include=set(RerankerSettings.model_fields)))
     return RagService(pipeline_settings, reranker=reranker)
 
 
@@ -57,7 +57,7 @@ def create_app(
 
     Args:
         settings: Server settings; ``None`` reads them from the environment.
-        reranker: A reranker to serve instead of loading ``settings.model`` (the caller keeps
+        reranker: A reranker to serve instead of loading ``settings.reranker_config()`` (the caller keeps
             ownership and closes it).
         rag_factory: Builds the pipeline behind ``/v1/ask``; ``None`` serves reranking only.
     """
@@ -96,14 +96,8 @@ async def _start(
 ) -> ServerState:
     owns_reranker = reranker is None
     if reranker is None:
-        logger.info("Loading %s", settings.model)
-        reranker = await asyncio.to_thread(
-            Qwen3Reranker,
-            settings.model,
-            device=settings.device,
-            dtype=settings.dtype,
-            max_length=settings.max_length,
-        )
+        logger.info("Loading %s", settings.reranker_model)
+        reranker = await asyncio.to_thread(Qwen3Reranker, config=settings.reranker_config())
     batcher = MicroBatcher(
         reranker.score_pairs,
         queue_size=settings.queue_size,

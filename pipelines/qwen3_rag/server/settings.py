@@ -1,29 +1,32 @@
-"""The server's settings, read from ``QWEN3_SERVER_*`` environment variables.
+"""The server's settings: the reranker's (``QWEN3_RERANK_*``, ``QWEN3_RAG_DEVICE``) plus its own
+``QWEN3_SERVER_*`` ones, read by the same code as the pipeline's (`qwen3_rag.settings`).
 
-Everything the operator can tune lives here, with a description that ``docs/server.md`` repeats
-in its one table of environment variables; a test keeps the two in step. The served model and
-its device use the pipeline's own variables (``QWEN3_RERANK_MODEL``, ``QWEN3_RAG_DEVICE``), so
-``/v1/rerank`` and ``/v1/ask`` cannot disagree about them. Pydantic does the type conversion, so
-``QWEN3_SERVER_MAX_DOCUMENTS=abc`` fails at start-up with an error naming the field.
+Sharing `RerankerSettings` means ``/v1/rerank`` and ``/v1/ask`` cannot disagree about the model
+or its device. ``python -m qwen3_rag.server.settings`` prints the table of every variable that
+``docs/configuration.md`` holds; a test keeps the two in step.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from qwen3_rerank import DEFAULT_MODEL
+from qwen3_rag.settings import (
+    PositiveInt,
+    RerankerSettings,
+    Settings,
+    env,
+    markdown_table,
+    variables,
+    with_table,
+)
 
-ENV_PREFIX = "QWEN3_SERVER_"
-# Settings shared with the pipeline (`qwen3_rag.settings.ENVIRONMENT`) keep the pipeline's names.
-SHARED_ENV = {"model": "QWEN3_RERANK_MODEL", "device": "QWEN3_RAG_DEVICE"}
+Port = Annotated[int, Field(ge=1, le=65535)]
 
 
-class ServerSettings(BaseModel):
+class ServerSettings(RerankerSettings):
     """How the HTTP server loads its model, sizes its batches and bounds its requests.
 
     Example:
@@ -31,65 +34,57 @@ class ServerSettings(BaseModel):
         9000
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
-
-    model: str = Field(
-        DEFAULT_MODEL, description="Hub id or local directory of the Qwen3-Reranker; fixed at start-up."
+    host: str = env(
+        "QWEN3_SERVER_HOST", "127.0.0.1", "Address `qwen3-rerank serve` binds; the image sets `0.0.0.0`."
     )
-    device: str | None = Field(
-        None, description="`cpu`, `cuda`, `cuda:1`, `mps`; unset picks the best available."
+    port: Port = env("QWEN3_SERVER_PORT", 8000, "Port `qwen3-rerank serve` listens on.")
+    max_documents: PositiveInt = env(
+        "QWEN3_SERVER_MAX_DOCUMENTS", 1000, "Most documents one `/v1/rerank` request may carry (else 422)."
     )
-    dtype: str | None = Field(
-        None, description="`float32`, `bfloat16`, `float16`; unset: float32 on CPU, bf16 on CUDA."
+    max_document_chars: PositiveInt = env(
+        "QWEN3_SERVER_MAX_DOCUMENT_CHARS", 20_000, "Most characters per document or query (else 422)."
     )
-    max_length: int = Field(8192, ge=16, description="Token limit of one prompt (query + document).")
-    host: str = Field(
-        "127.0.0.1", description="Address `qwen3-rerank serve` binds; the image sets `0.0.0.0`."
+    max_request_bytes: Annotated[int, Field(ge=1024)] = env(
+        "QWEN3_SERVER_MAX_REQUEST_BYTES", 2_000_000, "Largest request body accepted (else 413)."
     )
-    port: int = Field(8000, ge=1, le=65535, description="Port `qwen3-rerank serve` listens on.")
-    max_documents: int = Field(
-        1000, ge=1, description="Most documents one `/v1/rerank` request may carry (else 422)."
+    queue_size: PositiveInt = env(
+        "QWEN3_SERVER_QUEUE_SIZE", 64, "Rerank requests waiting for the model before new ones get 429."
     )
-    max_document_chars: int = Field(
-        20_000, ge=1, description="Most characters per document or query (else 422)."
+    batch_documents: PositiveInt = env(
+        "QWEN3_SERVER_BATCH_DOCUMENTS", 256, "Most documents the micro-batcher scores in one model call."
     )
-    max_request_bytes: int = Field(
-        2_000_000, ge=1024, description="Largest request body accepted (else 413)."
+    batch_chars: PositiveInt = env(
+        "QWEN3_SERVER_BATCH_CHARS", 400_000, "Most characters the micro-batcher scores in one model call."
     )
-    queue_size: int = Field(
-        64, ge=1, description="Rerank requests waiting for the model before new ones get 429."
+    retry_after_seconds: PositiveInt = env(
+        "QWEN3_SERVER_RETRY_AFTER_SECONDS", 1, "`Retry-After` sent with a 429 when the queue is full."
     )
-    batch_documents: int = Field(
-        256, ge=1, description="Most documents the micro-batcher scores in one model call."
-    )
-    batch_chars: int = Field(
-        400_000, ge=1, description="Most characters the micro-batcher scores in one model call."
-    )
-    retry_after_seconds: int = Field(
-        1, ge=1, description="`Retry-After` sent with a 429 when the queue is full."
-    )
-    rag: Literal["auto", "on", "off"] = Field(
+    rag: Literal["auto", "on", "off"] = env(
+        "QWEN3_SERVER_RAG",
         "auto",
-        description="`/v1/ask` and `/v1/documents`: `on` requires the pipeline service, `off` disables it, "
-        "`auto` enables it when it starts and serves reranking alone otherwise.",
+        "`/v1/ask` and `/v1/documents`: `on` requires the pipeline, `off` disables it, `auto` serves "
+        "reranking alone if it does not start.",
     )
-    sample_corpus: Path | None = Field(
-        None, description="Folder of files indexed at start-up when the document store is empty."
+    sample_corpus: Path | None = env(
+        "QWEN3_SERVER_SAMPLE_CORPUS", None, "Folder indexed at start-up when the document store is empty."
     )
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ServerSettings:
-        """Settings from the environment (`env_name` names each variable; empty counts as unset),
-        then ``overrides`` (``None`` values are ignored, so unset CLI flags fall through)."""
-        environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for name in cls.model_fields:
-            raw = environ.get(env_name(name), "")
-            if raw.strip():
-                values[name] = raw.strip()
-        return cls(**(values | {name: value for name, value in overrides.items() if value is not None}))
 
 
 def env_name(field: str) -> str:
     """The environment variable that sets ``field``: ``max_documents`` -> ``QWEN3_SERVER_MAX_DOCUMENTS``."""
-    return SHARED_ENV.get(field, ENV_PREFIX + field.upper())
+    return variables(ServerSettings.model_fields[field])[0]
+
+
+def main() -> None:
+    """``python -m qwen3_rag.server.settings [PAGE]``: print the table, or rewrite it in PAGE."""
+    import sys
+
+    if len(sys.argv) < 2:
+        print(markdown_table(Settings, ServerSettings), end="")
+        return
+    page = Path(sys.argv[1])
+    page.write_text(with_table(page.read_text(encoding="utf-8"), Settings, ServerSettings), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
