@@ -40,14 +40,15 @@ class Embedder:
             raise ImportError(
                 "Embeddings need sentence-transformers: pip install 'qwen3-rerank[pipelines]'"
             ) from error
+        from qwen3_rerank.loading import load_failure, offline_options
+
         try:
-            return SentenceTransformer(self.model_name, device=self.device)
+            return SentenceTransformer(
+                self.model_name, device=self.device, **offline_options(self.model_name)
+            )
         except OSError as error:
-            raise OSError(
-                f"Could not load the embedding model {self.model_name!r}: {error}\n"
-                "Pass a sentence-transformers model id the machine can download, or a local directory "
-                "(--embedding-model or QWEN3_RAG_EMBEDDING_MODEL)."
-            ) from error
+            setting = "--embedding-model or QWEN3_RAG_EMBEDDING_MODEL"
+            raise load_failure("embedding model", self.model_name, error, setting) from error
 
     @property
     def dimension(self) -> int:

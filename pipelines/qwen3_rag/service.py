@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Sized
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -118,15 +118,18 @@ class RagService:
         chunker = Chunker(self.settings.chunk_size, self.settings.chunk_overlap)
         report = IndexReport()
         batch: list[Chunk] = []
-        with tqdm(desc="embedding", unit="chunk", disable=not show_progress) as progress:
+        total = len(documents) if isinstance(documents, Sized) else None
+        with tqdm(desc="indexing", unit="file", total=total, disable=not show_progress) as progress:
             for document in documents:
                 report.files += 1
                 batch.extend(chunker.split(document))
                 if len(batch) >= WRITE_BATCH_CHUNKS:
-                    report.chunks += self._write(batch, progress)
+                    report.chunks += self._write(batch)
+                    progress.update(report.files - progress.n)
                     batch = []
             if batch:
-                report.chunks += self._write(batch, progress)
+                report.chunks += self._write(batch)
+            progress.update(report.files - progress.n)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -200,9 +203,8 @@ class RagService:
         _ = self.embedder.model, self.framework
         return time.perf_counter() - started
 
-    def _write(self, chunks: Sequence[Chunk], progress: tqdm) -> int:
+    def _write(self, chunks: Sequence[Chunk]) -> int:
         self._store.write(chunks, self.embedder.embed_documents([chunk.text for chunk in chunks]))
-        progress.update(len(chunks))
         return len(chunks)
 
     def _limits(self, candidates: int | None, top_n: int | None) -> tuple[int, int]:

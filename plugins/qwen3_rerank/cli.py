@@ -2,6 +2,8 @@
 
 The core contributes ``rerank``; other parts of the distribution (pipelines, server) add their
 subcommands through the ``qwen3_rerank.cli`` entry-point group, so the core never imports them.
+They share what is defined here: the reranker's options, ``--set NAME=VALUE`` for any setting,
+and one error style (one line saying what to fix; the traceback only with ``--debug``).
 """
 
 from __future__ import annotations
@@ -10,85 +12,171 @@ import json
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
-from .reranker import DEFAULT_MODEL
+from . import __version__
+from .settings import DType, RerankerSettings
+
+# Failures the command line already reports well: exits, Ctrl-C, and usage errors (`ClickException`,
+# reached through `BadParameter`'s bases whether typer vendors click or not).
+_REPORTED = (typer.Exit, typer.Abort, typer.BadParameter.__mro__[2])
+
+
+class _OneLineErrors(TyperGroup):
+    """Any other failure of a command becomes ``Error: <what to fix>`` and exit status 1."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _REPORTED:
+            raise
+        except Exception as error:
+            if ctx.meta.get("qwen3.debug"):
+                raise
+            typer.echo(f"Error: {_one_line(error)}", err=True)
+            raise typer.Exit(1) from error
+
 
 app = typer.Typer(
     name="qwen3-rerank",
     help="Rerank documents with Qwen3-Reranker, and run retrieval pipelines built on it.",
+    cls=_OneLineErrors,
     no_args_is_help=True,
-    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
 )
+errors = Console(stderr=True)
+
+# Options shared by every command that loads a reranker (`rerank`, `ask`, `eval`, `serve`); unset
+# values fall through to the environment and .env (docs/configuration.md).
+RerankerModel = Annotated[
+    str | None,
+    typer.Option(
+        "--reranker-model", "--model", help="Qwen3-Reranker Hub id or directory [QWEN3_RERANK_MODEL]."
+    ),
+]
+Device = Annotated[
+    str | None, typer.Option(help="cpu, cuda, cuda:N or mps; default: best [QWEN3_RAG_DEVICE].")
+]
+DTypeOption = Annotated[DType | None, typer.Option("--dtype", help="Weights' dtype [QWEN3_RERANK_DTYPE].")]
+Instruction = Annotated[
+    str | None,
+    typer.Option(help="Reranker task instruction; default: web search [QWEN3_RERANK_INSTRUCTION]."),
+]
+Sets = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set", metavar="NAME=VALUE", help="Any setting by name (docs/configuration.md); repeatable."
+    ),
+]
+
+
+def settings_overrides(sets: list[str] | None, **flags: Any) -> dict[str, Any]:
+    """Flags and ``--set NAME=VALUE`` pairs as overrides for ``from_env`` (flags win)."""
+    overrides: dict[str, Any] = {}
+    for pair in sets or []:
+        name, separator, value = pair.partition("=")
+        if not separator or not name.strip():
+            raise typer.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="--set")
+        overrides[name.strip().replace("-", "_")] = value
+    return overrides | {name: value for name, value in flags.items() if value is not None}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"qwen3-rerank {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    ctx: typer.Context,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")] = False,
+) -> None:
     """Rerank documents with Qwen3-Reranker, and run retrieval pipelines built on it."""
+    ctx.meta["qwen3.debug"] = debug
 
 
 def read_documents(source: str) -> list[str]:
     """Documents from a file or ``-`` (stdin): a JSON list of strings, JSON Lines with a ``text``
     field, or plain text with one document per non-blank line."""
+    if source == "-" and sys.stdin.isatty():
+        raise ValueError(
+            "no documents: give a file after the query, or pipe them in (... | qwen3-rerank rerank QUERY)"
+        )
     try:
         raw = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise typer.BadParameter(f"cannot read {source!r}: {error}", param_hint="--docs") from error
+        raise ValueError(f"cannot read the documents {source!r}: {_reason(error)}") from error
     stripped = raw.strip()
+    if not stripped:
+        where = "stdin" if source == "-" else repr(source)
+        raise ValueError(
+            f"no documents in {where}: give one per line, a JSON list, or JSON Lines with 'text'"
+        )
     if stripped.startswith("["):
-        documents = json.loads(stripped)
-        if not all(isinstance(document, str) for document in documents):
-            raise typer.BadParameter("a JSON list must hold only strings", param_hint="--docs")
+        documents = _json(stripped, source)
+        if not isinstance(documents, list) or not all(isinstance(document, str) for document in documents):
+            raise ValueError(f"{source}: a JSON list must hold only strings")
         return documents
     lines = [line for line in raw.splitlines() if line.strip()]
-    if lines and all(line.lstrip().startswith("{") for line in lines):
-        return [json.loads(line)["text"] for line in lines]
+    if all(line.lstrip().startswith("{") for line in lines):
+        return [
+            _text_of(_json(line, f"{source}, line {number}"), number) for number, line in enumerate(lines, 1)
+        ]
     return lines
 
 
 @app.command()
 def rerank(
-    query: Annotated[str, typer.Option("--query", "-q", help="The search query.")],
-    docs: Annotated[
+    query: Annotated[str, typer.Argument(help="The search query.")],
+    documents: Annotated[
         str,
-        typer.Option(
-            "--docs",
-            "-d",
-            help="File of documents (one per line, a JSON list, or JSON Lines with 'text'); '-' reads stdin.",
+        typer.Argument(
+            help="File of documents (one per line, a JSON list, or JSON Lines with 'text'); - is stdin."
         ),
-    ],
-    instruction: Annotated[str | None, typer.Option(help="Task instruction; default: web search.")] = None,
-    top_k: Annotated[int | None, typer.Option("--top-k", "-k", min=1, help="Show only the best K.")] = None,
-    model: Annotated[
-        str, typer.Option(envvar="QWEN3_RERANK_MODEL", help="Hub id or local directory of the reranker.")
-    ] = DEFAULT_MODEL,
-    device: Annotated[
-        str | None, typer.Option(help="cpu, cuda, cuda:N or mps; default: best available.")
-    ] = None,
-    max_length: Annotated[int, typer.Option(min=16, help="Token limit per prompt.")] = 8192,
+    ] = "-",
+    top_n: Annotated[int | None, typer.Option("--top-n", "-n", min=1, help="Show only the best N.")] = None,
+    reranker_model: RerankerModel = None,
+    device: Device = None,
+    dtype: DTypeOption = None,
+    instruction: Instruction = None,
     window: Annotated[
         bool, typer.Option("--window", help="Score long documents in overlapping windows, keep the best.")
     ] = False,
+    sets: Sets = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")
     ] = False,
 ) -> None:
-    """Rank documents by relevance to a query and print them with their scores."""
+    """Rank documents by relevance to QUERY and print them with their scores.
+
+    Example: qwen3-rerank rerank "capital of France" docs.txt --top-n 3
+    """
     from . import Qwen3Reranker
 
-    documents = read_documents(docs)
-    with Qwen3Reranker(
-        model,
-        device=device,
-        max_length=max_length,
-        long_documents="window" if window else "truncate",
-        show_progress=not as_json and sys.stderr.isatty(),
-    ) as reranker:
-        results = reranker.rerank(query, documents, top_k=top_k, instruction=instruction)
+    texts = read_documents(documents)
+    settings = RerankerSettings.from_env(
+        **settings_overrides(
+            sets,
+            reranker_model=reranker_model,
+            device=device,
+            dtype=dtype,
+            instruction=instruction,
+            long_documents="window" if window else None,
+        )
+    )
+    show_progress = not as_json and sys.stderr.isatty()
+    with Qwen3Reranker(config=settings.reranker_config(), show_progress=show_progress) as reranker:
+        results = reranker.rerank(query, texts, top_n=top_n)
     if as_json:
         typer.echo(json.dumps([vars(result) for result in results], ensure_ascii=False, indent=2))
         return
@@ -96,9 +184,38 @@ def rerank(
     for column, justify in (("rank", "right"), ("score", "right"), ("index", "right"), ("document", "left")):
         table.add_column(column, justify=justify)
     for rank, result in enumerate(results, start=1):
-        preview = result.document if len(result.document) <= 120 else result.document[:117] + "..."
-        table.add_row(str(rank), f"{result.score:.4f}", str(result.index), preview)
+        table.add_row(str(rank), f"{result.score:.4f}", str(result.index), preview(result.document, 120))
     Console().print(table)
+
+
+def preview(text: str, width: int) -> str:
+    """One line of at most ``width`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 3] + "..."
+
+
+def _json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{where} is not valid JSON: {error}") from error
+
+
+def _text_of(record: Any, number: int) -> str:
+    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+        raise ValueError(f"JSON Lines record {number} has no string field 'text'")
+    return record["text"]
+
+
+def _reason(error: BaseException) -> str:
+    return error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+
+
+def _one_line(error: BaseException) -> str:
+    """The error's message on one line (its first line holds the fix; the rest is detail)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    message = lines[0] if lines else type(error).__name__
+    return f"{message} (--debug shows the details)" if len(lines) > 1 else message
 
 
 def _register_plugins() -> None:

@@ -6,17 +6,78 @@ transformers), so every failure here is turned into an error that says what to d
 
 from __future__ import annotations
 
+import functools
+import os
+import socket
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
 
+import huggingface_hub
 import transformers
 from packaging.version import Version
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
-from .config import ModelKey, RerankerConfig
+from .config import DEFAULT_MODEL, ModelKey, RerankerConfig
 from .decoders import decoder_for
 from .forward import YesNoScorer
 
 MIN_TRANSFORMERS = Version("4.56")
+OFFLINE_RECIPE = "the README's offline recipe (HF_HUB_OFFLINE=1 with a local directory)"
+HUB_PROBE_TIMEOUT_S = 2.0
+
+
+def is_local_path(model: str) -> bool:
+    """Whether ``model`` names a directory rather than a Hub id (``owner/name``)."""
+    return Path(model).expanduser().exists() or model.startswith(("/", ".", "~")) or model.count("/") > 1
+
+
+@functools.cache
+def hub_reachable() -> bool:
+    """Whether the Hugging Face Hub answers within two seconds (``False`` with ``HF_HUB_OFFLINE``).
+
+    Without this check, a machine without network spends a minute in download retries per model
+    before the error; with it, loading goes straight to the local cache.
+    """
+    if huggingface_hub.constants.HF_HUB_OFFLINE:
+        return False
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True  # a proxy decides; a direct probe would say nothing
+    endpoint = urlparse(huggingface_hub.constants.ENDPOINT)
+    try:
+        socket.create_connection((endpoint.hostname, endpoint.port or 443), HUB_PROBE_TIMEOUT_S).close()
+    except OSError:
+        return False
+    return True
+
+
+def offline_options(model: str, local_files_only: bool = False) -> dict[str, bool]:
+    """``{"local_files_only": True}`` when a Hub id must come from the cache because the Hub is
+    unreachable (loading then fails at once if it is not cached)."""
+    if local_files_only or is_local_path(model) or hub_reachable():
+        return {}
+    return {"local_files_only": True}
+
+
+def load_failure(what: str, model: str, error: Exception, setting: str) -> OSError:
+    """A one-line error for a model that could not be loaded: why, and which flag or variable
+    to change (the original error stays chained, for ``--debug``)."""
+    if is_local_path(model) and not Path(model).expanduser().is_dir():
+        reason = f"there is no directory {model!r}"
+    elif not is_local_path(model) and not hub_reachable():
+        reason = (
+            f"{model!r} is not in the local cache and the Hugging Face Hub cannot be reached (or "
+            f"HF_HUB_OFFLINE is set): run `hf download {model}` where there is a network, or pass a local "
+            f"directory; see {OFFLINE_RECIPE}"
+        )
+    else:
+        detail = next(
+            (line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__
+        )
+        reason = (
+            f"{detail} (a Hub id such as {DEFAULT_MODEL!r} or a save_pretrained directory; HF_TOKEN if gated)"
+        )
+    return OSError(f"cannot load the {what} {model!r}: {reason}. Set {setting}.")
 
 
 @dataclass
@@ -55,18 +116,15 @@ def load_model(config: RerankerConfig) -> LoadedModel:
     which frees its memory when it is not tied to the embeddings (the 8B checkpoint).
     """
     _check_transformers()
-    key, options = config.key, config.hub_options
+    key = config.key
+    options = config.hub_options | offline_options(key.model, config.local_files_only)
     try:
         tokenizer = AutoTokenizer.from_pretrained(key.model, **options)
         model = AutoModelForCausalLM.from_pretrained(
             key.model, dtype=config.dtype, attn_implementation="sdpa", **options
         )
     except OSError as error:
-        raise OSError(
-            f"Could not load the reranker {key.model!r}: {error}\nPass a Hugging Face Hub id such as "
-            "'Qwen/Qwen3-Reranker-0.6B' or a local directory saved with save_pretrained; for gated or "
-            "private models set HF_TOKEN or pass token=..."
-        ) from error
+        raise load_failure("reranker", key.model, error, "--reranker-model or QWEN3_RERANK_MODEL") from error
     except ValueError as error:
         raise ValueError(f"{key.model!r} cannot be loaded as a causal language model: {error}") from error
     yes, no = (_single_token_id(tokenizer, word, key.model) for word in ("yes", "no"))

@@ -7,9 +7,11 @@ inside the command, so the rest of the CLI works without the ``server`` extra.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
+
+from qwen3_rerank.cli import Device, DTypeOption, RerankerModel, Sets, settings_overrides
 
 
 def register(app: typer.Typer) -> None:
@@ -19,50 +21,48 @@ def register(app: typer.Typer) -> None:
 
 def serve(
     host: Annotated[
-        str | None, typer.Option(help="Address to bind (env QWEN3_SERVER_HOST, default 127.0.0.1).")
+        str | None, typer.Option(help="Address to bind; default 127.0.0.1 [QWEN3_SERVER_HOST].")
     ] = None,
     port: Annotated[
-        int | None, typer.Option(min=1, max=65535, help="Port (env QWEN3_SERVER_PORT, default 8000).")
+        int | None, typer.Option(min=1, max=65535, help="Port; default 8000 [QWEN3_SERVER_PORT].")
     ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            help="Reranker Hub id or directory, fixed for the server's life (env QWEN3_RERANK_MODEL)."
-        ),
-    ] = None,
-    device: Annotated[
-        str | None, typer.Option(help="cpu, cuda, cuda:N or mps (env QWEN3_RAG_DEVICE).")
-    ] = None,
+    reranker_model: RerankerModel = None,
+    device: Device = None,
+    dtype: DTypeOption = None,
     rag: Annotated[
-        str | None,
-        typer.Option(help="auto, on or off: serve /v1/ask and /v1/documents (env QWEN3_SERVER_RAG)."),
+        Literal["auto", "on", "off"] | None,
+        typer.Option("--rag", help="Serve /v1/ask and /v1/documents [QWEN3_SERVER_RAG]."),
     ] = None,
     sample_corpus: Annotated[
         Path | None,
-        typer.Option(
-            help="Folder indexed at start-up when the store is empty (env QWEN3_SERVER_SAMPLE_CORPUS)."
-        ),
+        typer.Option(help="Folder indexed at start-up when the store is empty [QWEN3_SERVER_SAMPLE_CORPUS]."),
     ] = None,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    sets: Sets = None,
+    log_level: Annotated[
+        Literal["critical", "error", "warning", "info", "debug"], typer.Option(help="uvicorn log level.")
+    ] = "info",
 ) -> None:
     """Serve /v1/rerank (Cohere/Jina-compatible), /v1/ask, /v1/documents, health checks and the web page.
 
-    Every setting is also read from the environment; docs/server.md lists the variables.
+    Every setting is also read from the environment and .env; docs/configuration.md lists them.
     """
     try:
         import uvicorn
-        from pydantic import ValidationError
 
         from .app import create_app
         from .settings import ServerSettings
     except ImportError as error:
-        raise typer.BadParameter(
-            f"the server needs {error.name}: pip install 'qwen3-rerank[server]'", param_hint="serve"
-        ) from error
-    try:
-        settings = ServerSettings.from_env(
-            host=host, port=port, model=model, device=device, rag=rag, sample_corpus=sample_corpus
+        raise ImportError(f"the server needs {error.name}: pip install 'qwen3-rerank[server]'") from error
+    settings = ServerSettings.from_env(
+        **settings_overrides(
+            sets,
+            host=host,
+            port=port,
+            reranker_model=reranker_model,
+            device=device,
+            dtype=dtype,
+            rag=rag,
+            sample_corpus=sample_corpus,
         )
-    except ValidationError as error:
-        raise typer.BadParameter(str(error)) from error
+    )
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)

@@ -48,7 +48,7 @@ async def ask(body: AskRequest, state: Annotated[ServerState, Depends(get_state)
     rag = state.require_rag()
     if not body.question.strip():
         invalid(("question",), "question must contain non-whitespace text")
-    answer = await _call(rag.ask, body.question, top_k=body.top_k, top_n=body.top_n)
+    answer = await _call(rag.ask, body.question, candidates=body.candidates, top_n=body.top_n)
     return AskResponse(
         answer=answer.answer,
         passages=[

@@ -80,7 +80,7 @@ class RerankResponse(BaseModel):
 
 class AskRequest(BaseModel):
     question: str = Field(min_length=1, description="The question to answer from the indexed documents.")
-    top_k: int | None = Field(None, ge=1, le=1000, description="Passages retrieved before reranking.")
+    candidates: int | None = Field(None, ge=1, le=1000, description="Passages retrieved and reranked.")
     top_n: int | None = Field(None, ge=1, le=100, description="Passages kept after reranking and cited.")
 
 
