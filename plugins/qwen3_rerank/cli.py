@@ -8,6 +8,7 @@ and one error style (one line saying what to fix; the traceback only with ``--de
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from importlib.metadata import entry_points
@@ -82,7 +83,7 @@ def settings_overrides(sets: list[str] | None, **flags: Any) -> dict[str, Any]:
     for pair in sets or []:
         name, separator, value = pair.partition("=")
         if not separator or not name.strip():
-            raise typer.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="--set")
+            raise ValueError(f"--set: expected NAME=VALUE, got {pair!r}")
         overrides[name.strip().replace("-", "_")] = value
     return overrides | {name: value for name, value in flags.items() if value is not None}
 
@@ -103,6 +104,12 @@ def _root(
 ) -> None:
     """Rerank documents with Qwen3-Reranker, and run retrieval pipelines built on it."""
     ctx.meta["qwen3.debug"] = debug
+    if not sys.stderr.isatty():  # progress bars are for people at a terminal, not for logs
+        import huggingface_hub.utils
+        import transformers.utils.logging
+
+        huggingface_hub.utils.disable_progress_bars()
+        transformers.utils.logging.disable_progress_bar()
 
 
 def read_documents(source: str) -> list[str]:
@@ -229,6 +236,12 @@ def _register_plugins() -> None:
         register(app)
 
 
-def main() -> None:
+@functools.cache
+def full_app() -> typer.Typer:
+    """The app with every installed part's subcommands (registered once)."""
     _register_plugins()
-    app()
+    return app
+
+
+def main() -> None:
+    full_app()()

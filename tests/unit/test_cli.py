@@ -21,16 +21,14 @@ def expected(tiny_qwen3_dir):
 
 def invoke(model_dir, *arguments, stdin=None):
     return runner.invoke(
-        app,
-        ["rerank", "--query", QUERY, "--model", str(model_dir), "--device", "cpu", *arguments],
-        input=stdin,
+        app, ["rerank", QUERY, *arguments, "--model", str(model_dir), "--device", "cpu"], input=stdin
     )
 
 
 def test_json_output_is_the_ranking_of_the_api(tiny_qwen3_dir, tmp_path, expected):
     documents = tmp_path / "docs.txt"
     documents.write_text("\n".join(DOCUMENTS) + "\n\n")
-    result = invoke(tiny_qwen3_dir, "--docs", str(documents), "--json")
+    result = invoke(tiny_qwen3_dir, str(documents), "--json")
     assert result.exit_code == 0, result.output
     ranked = json.loads(result.stdout)
     assert [item["index"] for item in ranked] == [r.index for r in expected]
@@ -43,7 +41,7 @@ def test_json_output_is_the_ranking_of_the_api(tiny_qwen3_dir, tmp_path, expecte
     ids=["json-list", "json-lines"],
 )
 def test_documents_from_stdin_as_json(tiny_qwen3_dir, expected, stdin):
-    result = invoke(tiny_qwen3_dir, "--docs", "-", "--json", "--top-k", "2", stdin=stdin)
+    result = invoke(tiny_qwen3_dir, "-", "--json", "--top-n", "2", stdin=stdin)
     assert result.exit_code == 0, result.output
     assert [item["index"] for item in json.loads(result.stdout)] == [r.index for r in expected][:2]
 
@@ -51,12 +49,21 @@ def test_documents_from_stdin_as_json(tiny_qwen3_dir, expected, stdin):
 def test_table_output_lists_every_document(tiny_qwen3_dir, tmp_path):
     documents = tmp_path / "docs.txt"
     documents.write_text("\n".join(DOCUMENTS))
-    result = invoke(tiny_qwen3_dir, "--docs", str(documents))
+    result = invoke(tiny_qwen3_dir, str(documents))
     assert result.exit_code == 0, result.output
     assert all(document in result.stdout for document in DOCUMENTS)
 
 
-def test_a_missing_documents_file_is_a_usage_error(tiny_qwen3_dir, tmp_path):
-    result = invoke(tiny_qwen3_dir, "--docs", str(tmp_path / "missing.txt"))
-    assert result.exit_code == 2
-    assert "missing.txt" in result.output
+def test_version_is_printed() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith("qwen3-rerank ")
+
+
+def test_a_choice_is_checked_by_the_parser(tiny_qwen3_dir) -> None:
+    result = invoke(tiny_qwen3_dir, "-", "--dtype", "int8", stdin="a document")
+    assert result.exit_code == 2 and "'int8' is not one of" in result.output
+
+
+def test_debug_shows_the_traceback(tiny_qwen3_dir, tmp_path) -> None:
+    result = runner.invoke(app, ["--debug", "rerank", QUERY, str(tmp_path / "missing.txt")])
+    assert isinstance(result.exception, ValueError) and "missing.txt" in str(result.exception)

@@ -13,7 +13,7 @@ from qwen3_rag.server.settings import ServerSettings, env_name
 from qwen3_rag.settings import ENVIRONMENT
 
 
-def test_environment_variables_fill_the_settings() -> None:
+def test_environment_variables_fill_the_settings(tmp_path: Path) -> None:
     settings = ServerSettings.from_env(
         {
             "QWEN3_RERANK_MODEL": "/models/reranker",
@@ -21,7 +21,7 @@ def test_environment_variables_fill_the_settings() -> None:
             "QWEN3_SERVER_PORT": "9001",
             "QWEN3_SERVER_QUEUE_SIZE": "5",
             "QWEN3_SERVER_RAG": "off",
-            "QWEN3_SERVER_SAMPLE_CORPUS": "/app/samples",
+            "QWEN3_SERVER_SAMPLE_CORPUS": str(tmp_path),
         }
     )
     assert (settings.reranker_model, settings.device, settings.port, settings.queue_size) == (
@@ -30,7 +30,7 @@ def test_environment_variables_fill_the_settings() -> None:
         9001,
         5,
     )
-    assert settings.rag == "off" and settings.sample_corpus == Path("/app/samples")
+    assert settings.rag == "off" and settings.sample_corpus == tmp_path
 
 
 def test_overrides_win_over_the_environment_and_none_falls_through() -> None:

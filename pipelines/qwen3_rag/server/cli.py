@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from qwen3_rerank import Qwen3Reranker
 from qwen3_rerank.cli import Device, DTypeOption, RerankerModel, Sets, settings_overrides
 
 
@@ -65,4 +66,11 @@ def serve(
             sample_corpus=sample_corpus,
         )
     )
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
+    # Loaded before uvicorn starts, so a model that cannot load is one line, not a failed lifespan.
+    with Qwen3Reranker(config=settings.reranker_config()) as reranker:
+        uvicorn.run(
+            create_app(settings, reranker=reranker),
+            host=settings.host,
+            port=settings.port,
+            log_level=log_level,
+        )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import DirectoryPath, Field
 
 from qwen3_rag.settings import (
     PositiveInt,
@@ -65,7 +65,7 @@ class ServerSettings(RerankerSettings):
         "`/v1/ask` and `/v1/documents`: `on` requires the pipeline, `off` disables it, `auto` serves "
         "reranking alone if it does not start.",
     )
-    sample_corpus: Path | None = env(
+    sample_corpus: DirectoryPath | None = env(
         "QWEN3_SERVER_SAMPLE_CORPUS", None, "Folder indexed at start-up when the document store is empty."
     )
 
