@@ -82,7 +82,7 @@ class SettingsBase(BaseSettings):
             return init_settings, env_settings, dotenv_settings
         # An explicit mapping replaces the process environment and .env (tests, embedding apps).
         source = EnvSettingsSource(settings_cls, env_ignore_empty=True)
-        source.env_vars = {name.lower(): value for name, value in environ.items()}
+        source.env_vars = {name.lower(): value for name, value in environ.items() if value.strip()}
         return init_settings, source
 
     @classmethod

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
-from qwen3_rag.cli import register
 from qwen3_rag.testing import SAMPLES_DIR, minilm_model_dir
+from qwen3_rerank.cli import full_app
 
 
 @pytest.fixture
 def app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-    return app
+    return full_app()
 
 
 @pytest.fixture
@@ -37,15 +36,25 @@ def test_index_then_ask_prints_the_answer_and_cited_passages(app: typer.Typer, e
     runner = CliRunner()
     indexed = runner.invoke(app, ["index", str(SAMPLES_DIR)], env=env)
     assert indexed.exit_code == 0, indexed.output
-    assert "chunks written" in indexed.output
+    assert "Indexed 8 files into" in indexed.output
 
     asked = runner.invoke(
         app, ["ask", "Who sealed the Magna Carta?", "--top-n", "2", "--show-stages"], env=env
     )
     assert asked.exit_code == 0, asked.output
-    for heading in ("Answer", "Cited passages (reranked)", "Stage: bm25", "Stage: dense", "Stage: fusion"):
+    for heading in ("Best passages", "Sources (reranked)", "Stage: bm25", "Stage: dense", "Stage: fusion"):
         assert heading in asked.output
-    assert "Seconds per stage" in asked.output
+    assert "No LLM writes an answer by default: add --llm openai" in asked.output
+    assert re.search(r"load \d+\.\d+s .*rerank \d+\.\d+s", asked.output)
+
+
+def test_ask_output_fits_a_terminal_without_show_stages(app: typer.Typer, env: dict[str, str]) -> None:
+    runner = CliRunner()
+    runner.invoke(app, ["index", str(SAMPLES_DIR)], env=env)
+    asked = runner.invoke(app, ["ask", "Who sealed the Magna Carta?"], env=env | {"COLUMNS": "100"})
+    assert asked.exit_code == 0, asked.output
+    lines = asked.output.splitlines()
+    assert len(lines) <= 20 and max(len(line) for line in lines) <= 100, asked.output
 
 
 def test_ask_json_is_machine_readable(app: typer.Typer, env: dict[str, str]) -> None:
@@ -87,10 +96,10 @@ def test_indexing_only_unreadable_files_fails_and_lists_them(
 def test_a_missing_path_is_a_clear_error(app: typer.Typer, env: dict[str, str], tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["index", str(tmp_path / "missing")], env=env)
     assert result.exit_code == 1
-    assert "does not exist" in result.output
+    assert "no such file or directory" in result.output
 
 
 def test_an_invalid_backend_is_named(app: typer.Typer, env: dict[str, str]) -> None:
     result = CliRunner().invoke(app, ["ask", "q", "--backend", "sqlite"], env=env)
-    assert result.exit_code == 1
-    assert "backend must be one of memory, elasticsearch" in result.output
+    assert result.exit_code == 2
+    assert "'sqlite' is not one of 'memory', 'elasticsearch'" in result.output

