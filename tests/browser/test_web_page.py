@@ -73,7 +73,7 @@ def test_the_header_names_the_served_model(browser, live_server: str) -> None:
     wait(browser).until(lambda b: " on cpu" in line.text)
     with urllib.request.urlopen(f"{live_server}/readyz", timeout=10) as response:
         assert json.load(response)["model"] in line.text
-    assert "corpus indexed" in line.text
+    assert "Ask ready (sample corpus indexed)" in line.text
 
 
 def test_instruction_changes_the_scores_shown(browser, live_server: str) -> None:

@@ -144,7 +144,9 @@ async function describeServer() {
   try {
     const response = await fetch("/readyz");
     const status = await response.json();
-    const rag = status.rag === "ok" ? `corpus ${status.corpus}` : `Ask unavailable (${status.rag})`;
+    // "not configured" means no sample corpus to index at start-up, not an empty store: say nothing then.
+    const corpus = status.corpus === "not configured" ? "" : ` (sample corpus ${status.corpus})`;
+    const rag = status.rag === "ok" ? `Ask ready${corpus}` : `Ask unavailable (${status.rag})`;
     $("model-line").textContent = `${status.model} on ${status.device} · ${rag} · `;
     const docs = element("a", "", "API docs");
     docs.href = "/docs";
