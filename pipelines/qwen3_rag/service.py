@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 from tqdm.auto import tqdm
 
 from qwen3_rerank.config import check_positive
+from qwen3_rerank.reranker import share
 
 from .embedding import Embedder
 from .ingest import Chunker, read_paths
@@ -67,9 +68,7 @@ class RagService:
         # The server calls from worker threads: the lazy parts are built once, under this lock.
         self._lock = threading.RLock()
         self._embedder: Embedder | None = None
-        self._reranker: Qwen3Reranker | None = (
-            None if reranker is None else type(reranker)(config=reranker.config)
-        )
+        self._reranker: Qwen3Reranker | None = None if reranker is None else share(reranker)
         self._retriever: HybridRetriever | None = None
         self._framework: FrameworkPipeline | None = None
 

@@ -98,6 +98,7 @@ class Qwen3Reranker:
             "token": token,
         }
         self.config = configure(config, **settings)
+        self.registry = registry
         self.show_progress = show_progress
         key = self.config.key
         self._model: LoadedModel | None = registry.acquire(key, lambda: load_model(self.config))
@@ -271,6 +272,16 @@ def _check_query(query: object, name: str = "query") -> None:
         raise TypeError(f"{name} must be a str; got {type(query).__name__}.")
     if not query.strip():
         raise ValueError(f"{name} must be a non-empty string; got {query!r}.")
+
+
+def share(reranker: Qwen3Reranker | None, **settings: Any) -> Qwen3Reranker:
+    """A new handle on ``reranker``'s weights (its config and registry; ``settings`` given must
+    agree with them), or, without one, a reranker built from ``settings``. Each handle is closed by
+    whoever opened it; the registry frees the weights when the last one is."""
+    base = config_of(reranker)
+    if reranker is None or base is None:
+        return Qwen3Reranker(**settings)
+    return Qwen3Reranker(**settings, config=base, registry=reranker.registry)
 
 
 def config_of(reranker: Qwen3Reranker | None) -> RerankerConfig | None:

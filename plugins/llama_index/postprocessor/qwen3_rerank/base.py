@@ -20,7 +20,7 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
 from qwen3_rerank import DEFAULT_MODEL, Qwen3Reranker, RerankResult
-from qwen3_rerank.reranker import config_of
+from qwen3_rerank.reranker import share
 
 dispatcher = get_dispatcher(__name__)
 
@@ -110,7 +110,7 @@ class Qwen3Rerank(BaseNodePostprocessor):
             score_threshold=score_threshold,
             callback_manager=callback_manager or CallbackManager(),
         )
-        self._reranker = Qwen3Reranker(**settings, config=config_of(reranker))
+        self._reranker = share(reranker, **settings)
         # The fields describe the weights actually in use (resolved device and dtype).
         resolved = self._reranker.config.to_dict()
         for name in settings:

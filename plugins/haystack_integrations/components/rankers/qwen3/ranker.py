@@ -17,7 +17,7 @@ from haystack.utils import ComponentDevice, Secret, deserialize_secrets_inplace
 from haystack.utils.hf import deserialize_hf_model_kwargs, serialize_hf_model_kwargs
 
 from qwen3_rerank import DEFAULT_MODEL, Qwen3Reranker
-from qwen3_rerank.reranker import config_of
+from qwen3_rerank.reranker import config_of, share
 
 logger = logging.getLogger(__name__)
 
@@ -103,10 +103,11 @@ class Qwen3Ranker:
         self.long_documents = long_documents
         self.window_overlap = window_overlap
         self.model_kwargs = model_kwargs
-        self._base = config_of(reranker)
-        if self._base is not None:
+        self._base = reranker
+        base = config_of(reranker)
+        if base is not None:
             # Serialised by the settings it stands for; settings given alongside must agree.
-            config = self._base.merge(**self._load_settings(explicit_device=device is not None))
+            config = base.merge(**self._load_settings(explicit_device=device is not None))
             self.model, self.device = config.model, ComponentDevice.from_str(str(config.device))
             self.max_length, self.batch_tokens = config.max_length, config.batch_tokens
             self.long_documents, self.window_overlap = config.long_documents, config.window_overlap
@@ -136,7 +137,7 @@ class Qwen3Ranker:
         """
         if self._reranker is None:
             token = self.token.resolve_value() if self.token else None
-            self._reranker = Qwen3Reranker(**self._load_settings(), token=token, config=self._base)
+            self._reranker = share(self._base, **self._load_settings(), token=token)
 
     def _load_settings(self, explicit_device: bool = True) -> dict[str, Any]:
         """The init parameters that decide the loaded model, as the core's settings."""
