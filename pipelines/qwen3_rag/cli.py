@@ -91,16 +91,7 @@ def index(
     missing = [str(path) for path in paths if not path.exists()]
     if missing:
         raise FileNotFoundError(f"no such file or directory: {', '.join(missing)}")
-    settings = _settings(
-        sets,
-        backend=backend,
-        data_dir=data_dir,
-        es_url=es_url,
-        index_name=index_name,
-        embedding_model=embedding_model,
-        device=device,
-        chunk_size=chunk_size,
-    )
+    settings = _settings(locals())
     with RagService(settings) as service:
         service.ping()
         report = service.index_paths(paths, show_progress=errors.is_terminal)
@@ -144,25 +135,7 @@ def ask(
     sets: Sets = None,
 ) -> None:
     """Answer a question from the indexed documents, citing the passages it used."""
-    settings = _settings(
-        sets,
-        candidates=candidates,
-        top_n=top_n,
-        llm=llm,
-        llm_model=llm_model,
-        llm_base_url=llm_base_url,
-        backend=backend,
-        framework=framework,
-        data_dir=data_dir,
-        es_url=es_url,
-        index_name=index_name,
-        embedding_model=embedding_model,
-        reranker_model=reranker_model,
-        device=device,
-        dtype=dtype,
-        instruction=instruction,
-        fusion=fusion,
-    )
+    settings = _settings(locals())
     with RagService(settings) as service:
         if service.document_count() == 0:
             raise ValueError(f"nothing is indexed in {service.location}: run `qwen3-rerank index PATH` first")
@@ -215,20 +188,7 @@ def evaluate(
             f"no dataset folder {str(dataset_dir)!r}: give a BEIR folder with corpus.jsonl"
         )
     chosen = parse_stages(stages)
-    settings = _settings(
-        sets,
-        candidates=candidates,
-        framework=framework,
-        backend=backend,
-        data_dir=data_dir,
-        es_url=es_url,
-        index_name=index_name,
-        embedding_model=embedding_model,
-        reranker_model=reranker_model,
-        device=device,
-        dtype=dtype,
-        fusion=fusion,
-    )
+    settings = _settings(locals())
     result = run_evaluation(
         dataset_dir,
         settings,
@@ -244,9 +204,10 @@ def evaluate(
         console.print(f"wrote {path}")
 
 
-def _settings(sets: list[str] | None, **flags: Any) -> Settings:
+def _settings(arguments: dict[str, Any]) -> Settings:
+    """Settings from a command's arguments (named like the settings), ``--set`` and the environment."""
     _configure_logging()
-    return Settings.from_env(**settings_overrides(sets, **flags))
+    return Settings.from_env(**settings_overrides(Settings, arguments))
 
 
 def _configure_logging() -> None:

@@ -21,7 +21,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from . import __version__
-from .settings import DType, RerankerSettings
+from .settings import DType, RerankerSettings, SettingsBase
 
 # Failures the command line already reports well: exits, Ctrl-C, and usage errors (`ClickException`,
 # reached through `BadParameter`'s bases whether typer vendors click or not).
@@ -77,14 +77,16 @@ Sets = Annotated[
 ]
 
 
-def settings_overrides(sets: list[str] | None, **flags: Any) -> dict[str, Any]:
-    """Flags and ``--set NAME=VALUE`` pairs as overrides for ``from_env`` (flags win)."""
+def settings_overrides(model: type[SettingsBase], arguments: dict[str, Any]) -> dict[str, Any]:
+    """A command's arguments (its ``locals()``) as overrides for ``model.from_env``: those named
+    like a setting, over the ``--set NAME=VALUE`` pairs in ``arguments["sets"]``."""
     overrides: dict[str, Any] = {}
-    for pair in sets or []:
+    for pair in arguments.get("sets") or []:
         name, separator, value = pair.partition("=")
         if not separator or not name.strip():
             raise ValueError(f"--set: expected NAME=VALUE, got {pair!r}")
         overrides[name.strip().replace("-", "_")] = value
+    flags = {name: value for name, value in arguments.items() if name in model.model_fields}
     return overrides | {name: value for name, value in flags.items() if value is not None}
 
 
@@ -171,16 +173,8 @@ def rerank(
     from . import Qwen3Reranker
 
     texts = read_documents(documents)
-    settings = RerankerSettings.from_env(
-        **settings_overrides(
-            sets,
-            reranker_model=reranker_model,
-            device=device,
-            dtype=dtype,
-            instruction=instruction,
-            long_documents="window" if window else None,
-        )
-    )
+    long_documents = "window" if window else None
+    settings = RerankerSettings.from_env(**settings_overrides(RerankerSettings, locals()))
     show_progress = not as_json and sys.stderr.isatty()
     with Qwen3Reranker(config=settings.reranker_config(), show_progress=show_progress) as reranker:
         results = reranker.rerank(query, texts, top_n=top_n)

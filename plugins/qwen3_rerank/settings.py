@@ -159,17 +159,8 @@ class RerankerSettings(SettingsBase):
 
     def reranker_config(self) -> RerankerConfig:
         """The core's value for these settings: the reranker they describe, normalised."""
-        return RerankerConfig(
-            model=self.reranker_model,
-            device=self.device,
-            dtype=self.dtype,
-            max_length=self.max_length,
-            batch_tokens=self.batch_tokens,
-            long_documents=self.long_documents,
-            window_overlap=self.window_overlap,
-            revision=self.revision,
-            instruction=self.instruction,
-        )
+        values = self.model_dump(include=set(RerankerSettings.model_fields) - {"reranker_model"})
+        return RerankerConfig(model=self.reranker_model, **values)
 
 
 def describe(error: ValidationError, model: type[BaseSettings]) -> str:

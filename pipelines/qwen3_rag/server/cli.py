@@ -47,6 +47,7 @@ def serve(
 
     Every setting is also read from the environment and .env; docs/configuration.md lists them.
     """
+    arguments = locals()
     try:
         import uvicorn
 
@@ -54,18 +55,7 @@ def serve(
         from .settings import ServerSettings
     except ImportError as error:
         raise ImportError(f"the server needs {error.name}: pip install 'qwen3-rerank[server]'") from error
-    settings = ServerSettings.from_env(
-        **settings_overrides(
-            sets,
-            host=host,
-            port=port,
-            reranker_model=reranker_model,
-            device=device,
-            dtype=dtype,
-            rag=rag,
-            sample_corpus=sample_corpus,
-        )
-    )
+    settings = ServerSettings.from_env(**settings_overrides(ServerSettings, arguments))
     # Loaded before uvicorn starts, so a model that cannot load is one line, not a failed lifespan.
     with Qwen3Reranker(config=settings.reranker_config()) as reranker:
         uvicorn.run(
