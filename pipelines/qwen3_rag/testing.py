@@ -32,7 +32,7 @@ def offline_settings(data_dir: Path, **overrides: Any) -> Settings:
         "data_dir": data_dir,
         "embedding_model": str(minilm_model_dir()),
         "device": "cpu",
-        "top_k": 10,
+        "candidates": 10,
         "top_n": 3,
         "chunk_size": 128,
         "chunk_overlap": 16,

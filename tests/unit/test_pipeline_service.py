@@ -46,7 +46,7 @@ def settings_for(tmp_path: Path, tiny_qwen3_dir: Path, **overrides: object) -> S
 def test_index_then_ask_on_the_embedded_store(framework: str, tmp_path: Path, tiny_qwen3_dir: Path) -> None:
     with RagService(settings_for(tmp_path, tiny_qwen3_dir, framework=framework)) as service:
         report = service.index_paths([SAMPLES_DIR])
-        answer = service.ask(QUESTION, top_k=8, top_n=3)
+        answer = service.ask(QUESTION, candidates=8, top_n=3)
 
     assert report.files == len(list(SAMPLES_DIR.iterdir())) and report.skipped == []
     assert report.chunks > 0
@@ -58,7 +58,7 @@ def test_index_then_ask_on_the_embedded_store(framework: str, tmp_path: Path, ti
     assert answer.stages["bm25"][0].source.endswith("water.md"), "BM25 finds the passage with the words"
     assert answer.answer.startswith(NO_LLM_HEADER)
     assert "[1]" in answer.answer and answer.passages[0].text in answer.answer
-    assert set(answer.timings) == {"embed", "bm25", "dense", "fusion", "rerank", "generate"}
+    assert set(answer.timings) == {"load", "embed", "bm25", "dense", "fusion", "rerank", "generate"}
 
 
 def test_rerank_scores_are_the_cores_and_equal_in_both_frameworks(
@@ -69,7 +69,7 @@ def test_rerank_scores_are_the_cores_and_equal_in_both_frameworks(
         with RagService(settings_for(tmp_path, tiny_qwen3_dir, framework=framework)) as service:
             if framework == "haystack":
                 service.index_paths([SAMPLES_DIR])
-            answers[framework] = service.ask(QUESTION, top_k=6, top_n=6)
+            answers[framework] = service.ask(QUESTION, candidates=6, top_n=6)
     haystack, llamaindex = answers["haystack"], answers["llamaindex"]
     assert [(p.id, p.score) for p in haystack.passages] == [(p.id, p.score) for p in llamaindex.passages]
     with Qwen3Reranker(str(tiny_qwen3_dir), device="cpu") as core:
@@ -183,3 +183,11 @@ def test_server_side_fusion_needs_elasticsearch(tmp_path: Path, tiny_qwen3_dir: 
         service.index_documents([SourceText("Water boils at 100 degrees.", "w.txt")])
         with pytest.raises(StoreError, match="fusion='elasticsearch' needs the Elasticsearch backend"):
             service.retrieve(QUESTION)
+
+
+def test_model_loading_is_timed_apart_from_reranking(tmp_path: Path, tiny_qwen3_dir: Path) -> None:
+    with RagService(settings_for(tmp_path, tiny_qwen3_dir)) as service:
+        service.index_documents([SourceText("Water boils at 100 degrees.", "w.txt")])
+        first, second = service.ask(QUESTION), service.ask(QUESTION)
+    assert "load" in first.timings and "load" not in second.timings
+    assert first.timings["rerank"] < first.timings["load"]
