@@ -107,3 +107,32 @@ def test_a_forgotten_reranker_gives_its_use_back_when_collected(tiny_qwen3_dir: 
 
     gc.collect()
     assert shared_models.keys() == []
+
+
+def test_without_the_hub_a_hub_id_is_read_from_the_cache_only(
+    monkeypatch: pytest.MonkeyPatch, tiny_qwen3_dir: Path
+) -> None:
+    from qwen3_rerank import loading
+
+    monkeypatch.setattr(loading, "hub_reachable", lambda: False)
+    assert loading.offline_options("Qwen/Qwen3-Reranker-0.6B") == {"local_files_only": True}
+    assert loading.offline_options(str(tiny_qwen3_dir)) == {}
+
+
+def test_an_uncached_model_offline_fails_in_one_line_naming_the_fix(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from qwen3_rerank import loading
+
+    monkeypatch.setattr(loading, "hub_reachable", lambda: False)
+    with pytest.raises(OSError) as failure:
+        Qwen3Reranker("nobody/no-such-reranker", device="cpu", cache_dir=str(tmp_path))
+    message = str(failure.value)
+    assert "\n" not in message
+    for words in (
+        "hf download nobody/no-such-reranker",
+        "offline recipe",
+        "QWEN3_RERANK_MODEL",
+        "--reranker-model",
+    ):
+        assert words in message

@@ -92,7 +92,7 @@ def test_the_pipeline_reranks_with_the_served_model(
     monkeypatch.setenv("QWEN3_RAG_BACKEND", "memory")
     with TestClient(create_app(ServerSettings(rag="on", device="cpu"), reranker=reranker)) as client:
         rag = client.app.state.qwen3.rag
-        assert rag.reranker is reranker  # one copy of the weights serves both endpoints
+        assert rag.reranker.loaded_model is reranker.loaded_model  # one copy serves both endpoints
         assert rag.settings.reranker_model == reranker.model_id
         assert client.get("/readyz").json()["rag"] == "ok"
 

@@ -43,8 +43,9 @@ def build_rag_pipeline(settings: ServerSettings, reranker: Qwen3Reranker) -> Rag
     from qwen3_rag.service import RagService
     from qwen3_rag.settings import RerankerSettings, Settings
 
-    pipeline_settings = Settings.from_env(**settings.model_dump(include=set(RerankerSettings.model_fields)))
-    return RagService(pipeline_settings, reranker=reranker)
+    served = reranker.config.to_dict() | {"reranker_model": reranker.model_id}
+    pipeline = Settings.from_env(**{name: served.get(name) for name in RerankerSettings.model_fields})
+    return RagService(pipeline, reranker=reranker)
 
 
 def create_app(

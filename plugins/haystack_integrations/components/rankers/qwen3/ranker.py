@@ -85,8 +85,8 @@ class Qwen3Ranker:
         :param window_overlap: Tokens shared by consecutive windows.
         :param model_kwargs: Loading options: `dtype` (or `torch_dtype`; a `torch.dtype` or a name such
             as `"bfloat16"`), `revision`, `cache_dir`, `local_files_only`.
-        :param reranker: An existing `Qwen3Reranker` to use as is (not serialized: `to_dict` records
-            its settings instead). The model settings above must then be left out.
+        :param reranker: An existing `Qwen3Reranker` whose config and weights to share (not
+            serialized: `to_dict` records its settings). Model settings given as well must agree.
         :raises ValueError: If `top_k` is not > 0, `model_kwargs` has an unsupported key, or the model
             settings contradict `reranker`.
         """
