@@ -132,7 +132,7 @@ def local_server(model: str, device: str | None) -> Iterator[str]:
 
     from qwen3_rag.server import ServerSettings, create_app
 
-    app = create_app(ServerSettings(model=model, device=device, rag="off"), rag_factory=None)
+    app = create_app(ServerSettings(reranker_model=model, device=device, rag="off"), rag_factory=None)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))

@@ -33,9 +33,9 @@ def test_one_index_serves_both_frameworks(settings: Settings) -> None:
     with RagService(settings.replace(framework="haystack")) as service:
         report = service.index_paths([SAMPLES_DIR])
         assert service.document_count() == report.chunks > 0
-        haystack = service.ask(QUESTION, top_k=8, top_n=3)
+        haystack = service.ask(QUESTION, candidates=8, top_n=3)
     with RagService(settings.replace(framework="llamaindex")) as service:
-        llamaindex = service.ask(QUESTION, top_k=8, top_n=3)
+        llamaindex = service.ask(QUESTION, candidates=8, top_n=3)
 
     for answer in (haystack, llamaindex):
         assert len(answer.passages) == 3
@@ -54,10 +54,10 @@ def test_reindexing_does_not_duplicate(settings: Settings) -> None:
 def test_forced_server_side_fusion_matches_client_side(settings: Settings) -> None:
     with RagService(settings.replace(fusion="client")) as service:
         service.index_paths([SAMPLES_DIR])
-        client_side = service.retrieve(QUESTION, top_k=8)
+        client_side = service.retrieve(QUESTION, candidates=8)
     with RagService(settings.replace(fusion="elasticsearch")) as service:
-        server_side = service.retrieve(QUESTION, top_k=8)
-        answer = service.ask(QUESTION, top_k=8, top_n=2)
+        server_side = service.retrieve(QUESTION, candidates=8)
+        answer = service.ask(QUESTION, candidates=8, top_n=2)
     assert (client_side.fused_by, server_side.fused_by) == ("client", "elasticsearch")
     assert [p.id for p in server_side.fused] == [p.id for p in client_side.fused]
     assert len(answer.passages) == 2
@@ -73,8 +73,8 @@ def test_auto_fusion_falls_back_to_client_side_with_one_log_line(
     with RagService(settings.replace(fusion="auto")) as service:
         service.index_paths([SAMPLES_DIR / "water.md"])
         with caplog.at_level(logging.INFO, logger="qwen3_rag"):
-            first = service.retrieve(QUESTION, top_k=4)
-            service.retrieve(QUESTION, top_k=4)
+            first = service.retrieve(QUESTION, candidates=4)
+            service.retrieve(QUESTION, candidates=4)
     expected = "elasticsearch" if license_allows else "client"
     assert first.fused_by == expected
     fallback_lines = [r for r in caplog.records if "fusing with RRF in Python" in r.getMessage()]

@@ -17,6 +17,7 @@ from haystack.utils import ComponentDevice, Secret, deserialize_secrets_inplace
 from haystack.utils.hf import deserialize_hf_model_kwargs, serialize_hf_model_kwargs
 
 from qwen3_rerank import DEFAULT_MODEL, Qwen3Reranker
+from qwen3_rerank.config import check_positive
 from qwen3_rerank.reranker import config_of, share
 
 logger = logging.getLogger(__name__)
@@ -295,8 +296,8 @@ class Qwen3Ranker:
 
 
 def _check_top_k(top_k: int | None) -> None:
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k <= 0):
-        raise ValueError(f"top_k must be a positive int (or None for all documents); got {top_k!r}.")
+    if top_k is not None:  # None returns every document
+        check_positive("top_k", top_k)
 
 
 def _deduplicate(documents: list[Document]) -> list[Document]:
