@@ -52,6 +52,13 @@ RerankerModel = Annotated[
     str | None, typer.Option(help="Qwen3-Reranker id or directory. Env: QWEN3_RERANK_MODEL.")
 ]
 Device = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:N or mps; default: best available.")]
+IndexLayout = Annotated[
+    str | None,
+    typer.Option(
+        help="Who wrote the Elasticsearch index: auto (from its mapping), qwen3, haystack or llamaindex. "
+        "Env: QWEN3_RAG_INDEX_LAYOUT."
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -138,6 +145,7 @@ def ask(
     fusion: Annotated[
         str | None, typer.Option(help="auto, client or elasticsearch (server-side RRF).")
     ] = None,
+    index_layout: IndexLayout = None,
 ) -> None:
     """Answer a question from the indexed documents, citing the passages it used."""
     with _failures():
@@ -156,6 +164,7 @@ def ask(
             reranker_model=reranker_model,
             device=device,
             fusion=fusion,
+            index_layout=index_layout,
         )
         with RagService(settings) as service:
             if service.document_count() == 0:
@@ -205,6 +214,7 @@ def evaluate(
     fusion: Annotated[
         str | None, typer.Option(help="auto, client or elasticsearch (server-side RRF).")
     ] = None,
+    index_layout: IndexLayout = None,
 ) -> None:
     """Measure nDCG@10, MRR@10, Recall@10/100 and time per query of each retrieval stage."""
     from .evaluation import parse_stages, run_evaluation
@@ -223,6 +233,7 @@ def evaluate(
             reranker_model=reranker_model,
             device=device,
             fusion=fusion,
+            index_layout=index_layout,
         )
         result = run_evaluation(
             dataset_dir,

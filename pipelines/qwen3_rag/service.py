@@ -164,6 +164,11 @@ class RagService:
         """Where the passages live: the embedded store's file, or the Elasticsearch URL and index."""
         return self._store.location
 
+    @property
+    def writable(self) -> bool:
+        """Whether `index_paths` may write: false for an index another tool wrote (read-only)."""
+        return bool(getattr(self._store, "writable", True))
+
     def document_count(self) -> int:
         """How many chunks the store holds (0 when nothing was indexed yet)."""
         return self._store.count()

@@ -64,6 +64,10 @@ ENVIRONMENT: dict[str, str] = {
     "llm_api_key": "OPENAI_API_KEY",
 }
 
+# Bring your own index (issue 12): which writer's layout an Elasticsearch index has.
+IndexLayoutChoice = Literal["auto", "qwen3", "haystack", "llamaindex"]
+ENVIRONMENT["index_layout"] = "QWEN3_RAG_INDEX_LAYOUT"
+
 
 # Never written out by `Settings.to_public_dict`: they are read from the environment again.
 SECRET_FIELDS = frozenset({"es_api_key", "es_password", "llm_api_key"})
@@ -108,6 +112,9 @@ class Settings:
             endpoint: OpenAI, vLLM, Ollama), ``"hf"`` (a local transformers causal LM).
         llm_model, llm_base_url, llm_api_key: The LLM's model id and endpoint.
         max_new_tokens: Longest answer the LLM may write.
+        index_layout: Whose field layout the Elasticsearch index has: ``"qwen3"`` (ours),
+            ``"haystack"`` (elasticsearch-haystack), ``"llamaindex"`` (llama-index-vector-stores-
+            elasticsearch), or ``"auto"`` to recognise it from the mapping. Foreign ones are read-only.
     """
 
     backend: Backend = "memory"
@@ -135,6 +142,7 @@ class Settings:
     llm_base_url: str | None = None
     llm_api_key: str | None = None
     max_new_tokens: int = 256
+    index_layout: IndexLayoutChoice = "auto"
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser()
@@ -143,6 +151,7 @@ class Settings:
             ("framework", Framework),
             ("llm", LlmKind),
             ("fusion", Fusion),
+            ("index_layout", IndexLayoutChoice),
         ):
             _check_choice(name, getattr(self, name), get_args(kind))
         for name in ("top_k", "top_n", "chunk_size", "rrf_rank_constant", "max_new_tokens"):
