@@ -120,5 +120,5 @@ def test_source_filters_on_an_index_without_sources_are_refused_not_ignored() ->
 
 def test_a_query_vector_of_the_wrong_dimension_is_refused() -> None:
     layout = resolve_layout(HAYSTACK_MAPPING, "auto", index="docs")
-    with pytest.raises(LayoutError, match="3-dimensional.*has 2"):
+    with pytest.raises(LayoutError, match=r"3-dimensional.*has 2"):
         layout.knn([0.1, 0.2], 5, None)
