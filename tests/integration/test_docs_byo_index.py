@@ -25,9 +25,7 @@ def examples() -> dict[str, str]:
 
 
 @pytest.fixture
-def doc_env(
-    monkeypatch: pytest.MonkeyPatch, es_url: str, tiny_qwen3_dir: Path
-) -> Iterator[dict[str, str]]:
+def doc_env(monkeypatch: pytest.MonkeyPatch, es_url: str, tiny_qwen3_dir: Path) -> Iterator[dict[str, str]]:
     suffix = uuid.uuid4().hex[:8]
     names = {"HAYSTACK_INDEX": f"docs-hs-{suffix}", "LLAMAINDEX_INDEX": f"docs-li-{suffix}"}
     env = {
