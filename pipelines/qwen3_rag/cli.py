@@ -21,6 +21,7 @@ from rich.logging import RichHandler
 from rich.panel import Panel
 from rich.table import Table
 
+from .extras import with_install_hint
 from .records import Answer, IndexReport, Passage
 from .service import RagService
 from .settings import Settings
@@ -260,7 +261,10 @@ def _failures() -> Iterator[None]:
     _configure_logging()
     try:
         yield
-    except (_Failure, StoreError, ValueError, OSError, ImportError) as error:
+    except ImportError as error:
+        errors.print(f"[red]Error:[/red] {with_install_hint(error)}", markup=True, highlight=False)
+        raise typer.Exit(1) from error
+    except (_Failure, StoreError, ValueError, OSError) as error:
         errors.print(f"[red]Error:[/red] {error}", markup=True, highlight=False)
         raise typer.Exit(1) from error
 

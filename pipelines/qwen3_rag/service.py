@@ -206,10 +206,20 @@ class RagService:
 
 def _framework_pipeline(settings: Settings, reranker: Qwen3Reranker) -> FrameworkPipeline:
     """The framework is imported only when chosen: each pulls in its own dependencies."""
-    if settings.framework == "haystack":
-        from .haystack import HaystackPipeline
+    try:
+        if settings.framework == "haystack":
+            from .haystack import HaystackPipeline
 
-        return HaystackPipeline(settings, reranker)
-    from .llamaindex import LlamaIndexPipeline
+            return HaystackPipeline(settings, reranker)
+        from .llamaindex import LlamaIndexPipeline
 
-    return LlamaIndexPipeline(settings, reranker)
+        return LlamaIndexPipeline(settings, reranker)
+    except ModuleNotFoundError as error:
+        if error.name is None or error.name.split(".")[0] not in {"haystack", "llama_index"}:
+            raise
+        extra = f"{settings.framework}-pipelines"
+        raise ModuleNotFoundError(
+            f"framework={settings.framework!r} needs {error.name!r}, which is not installed: "
+            f"pip install 'qwen3-rerank[{extra}]' (or choose the other framework with --framework)",
+            name=error.name,
+        ) from error
