@@ -32,7 +32,7 @@ from qwen3_rerank.cli import (
 
 from .records import Answer, IndexReport, Passage
 from .service import RagService
-from .settings import Backend, Framework, Fusion, LlmKind, Settings
+from .settings import Backend, Framework, Fusion, IndexLayoutChoice, LlmKind, Settings
 
 console = Console()
 errors = Console(stderr=True)
@@ -63,6 +63,13 @@ Candidates = Annotated[
     ),
 ]
 FusionOption = Annotated[Fusion | None, typer.Option("--fusion", help="Where RRF runs [QWEN3_RAG_FUSION].")]
+IndexLayout = Annotated[
+    IndexLayoutChoice | None,
+    typer.Option(
+        "--index-layout",
+        help="Who wrote the Elasticsearch index; auto reads its mapping [QWEN3_RAG_INDEX_LAYOUT].",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -132,6 +139,7 @@ def ask(
     dtype: DTypeOption = None,
     instruction: Instruction = None,
     fusion: FusionOption = None,
+    index_layout: IndexLayout = None,
     sets: Sets = None,
 ) -> None:
     """Answer a question from the indexed documents, citing the passages it used."""
@@ -177,6 +185,7 @@ def evaluate(
     device: Device = None,
     dtype: DTypeOption = None,
     fusion: FusionOption = None,
+    index_layout: IndexLayout = None,
     sets: Sets = None,
 ) -> None:
     """Measure nDCG@10, MRR@10, Recall@10/100 and time per query of each retrieval stage."""

@@ -38,7 +38,8 @@ class Embedder:
             from sentence_transformers import SentenceTransformer
         except ImportError as error:
             raise ImportError(
-                "Embeddings need sentence-transformers: pip install 'qwen3-rerank[pipelines]'"
+                "Embeddings need sentence-transformers: pip install 'qwen3-rerank[rag]' "
+                "(included in [haystack-pipelines] and [llamaindex-pipelines])"
             ) from error
         from qwen3_rerank.loading import load_failure, offline_options
 

@@ -77,15 +77,18 @@ def run_evaluation(
     """Index ``dataset_dir``'s corpus into its own index and evaluate ``stages`` on its queries.
 
     The index is named after the dataset (``beir-<name>``) unless ``settings.index_name`` was
-    changed from the default, so evaluation never mixes with the user's documents.
+    changed from the default, so evaluation never mixes with the user's documents. An index that
+    Haystack or LlamaIndex wrote (read-only here) is evaluated as it is, without indexing: its
+    source field must hold the corpus's document ids.
     """
     dataset = load_beir(dataset_dir, split)
     if settings.index_name == DEFAULT_INDEX:
         settings = settings.replace(index_name=f"beir-{_index_safe(dataset.name)}")
     with RagService(settings) as service:
         service.ping()
-        documents = [SourceText(text, source=doc_id) for doc_id, text in dataset.corpus.items()]
-        service.index_documents(documents, show_progress=show_progress)
+        if service.writable:
+            documents = [SourceText(text, source=doc_id) for doc_id, text in dataset.corpus.items()]
+            service.index_documents(documents, show_progress=show_progress)
         return evaluate_service(
             service,
             dataset,

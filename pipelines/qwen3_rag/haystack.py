@@ -3,103 +3,42 @@ layer, the ``Qwen3Ranker`` adapter, ``ChatPromptBuilder`` and Haystack's chat ge
 
 `HaystackPipeline` is what `RagService` drives stage by stage (to time and show each stage);
 `build_pipeline` connects the same components into one ``haystack.Pipeline`` for users who want
-to extend it.
+to extend it, with our retriever or any retriever component of theirs (for example
+elasticsearch-haystack's ``ElasticsearchHybridRetriever``). The retriever component itself lives
+in ``haystack_integrations.components.retrievers.qwen3_rag`` (loadable from YAML without an
+allow-list) and is re-exported here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
-from haystack import Document, Pipeline, component, default_from_dict, default_to_dict
+from haystack import Pipeline
 from haystack.components.builders import ChatPromptBuilder
+from haystack.core.errors import PipelineConnectError
 from haystack.dataclasses import ChatMessage
 from haystack.utils import ComponentDevice, Secret
 
 from haystack_integrations.components.rankers.qwen3 import Qwen3Ranker
+from haystack_integrations.components.retrievers.qwen3_rag import Qwen3RagRetriever, to_document, to_passage
+from haystack_integrations.components.retrievers.qwen3_rag.retriever import RetrievalMode
 from qwen3_rerank import Qwen3Reranker
-from qwen3_rerank.config import check_positive
 
-from .embedding import Embedder
 from .generation import QA_TEMPLATE, ranked_passages_answer, template_documents
 from .records import Passage
 from .retrieval import HybridRetriever
 from .settings import Settings
-from .stores import open_store
 
-RetrievalMode = Literal["hybrid", "bm25", "dense"]
-
-
-@component
-class Qwen3RagRetriever:
-    """Hybrid (BM25 + dense, RRF), BM25-only or dense-only retrieval from a qwen3-rag store.
-
-    Usage example:
-        ```python
-        retriever = Qwen3RagRetriever(settings=Settings.from_env(backend="elasticsearch"), top_k=20)
-        retriever.run(query="boiling point of water")["documents"]
-        ```
-
-    Pass ``settings`` to have the store and embedder built in `warm_up` (and the component
-    serialisable with `to_dict`; secrets are read from the environment again by `from_dict`), or
-    an existing ``retriever`` (e.g. ``RagService.retriever``) to share its loaded embedder.
-    """
-
-    def __init__(
-        self,
-        retriever: HybridRetriever | None = None,
-        *,
-        settings: Settings | None = None,
-        top_k: int = 20,
-        mode: RetrievalMode = "hybrid",
-    ) -> None:
-        if (retriever is None) == (settings is None):
-            raise ValueError("pass exactly one of retriever= (a HybridRetriever) or settings= (a Settings)")
-        if mode not in ("hybrid", "bm25", "dense"):
-            raise ValueError(f"mode must be 'hybrid', 'bm25' or 'dense'; got {mode!r}")
-        check_positive("top_k", top_k)
-        self.settings = settings if settings is not None else retriever.settings  # type: ignore[union-attr]
-        self.top_k = top_k
-        self.mode = mode
-        self._retriever = retriever
-
-    def warm_up(self) -> None:
-        """Open the store and prepare the embedder (which loads on the first query)."""
-        if self._retriever is None:
-            self._retriever = HybridRetriever(
-                open_store(self.settings),
-                Embedder(self.settings.embedding_model, device=self.settings.device),
-                self.settings,
-            )
-
-    def to_dict(self) -> dict[str, Any]:
-        """Serialise the settings (without secrets), ``top_k`` and ``mode``."""
-        return default_to_dict(
-            self, settings=self.settings.to_public_dict(), top_k=self.top_k, mode=self.mode
-        )
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Qwen3RagRetriever:
-        """Rebuild from `to_dict`; secrets (ES_API_KEY, ES_PASSWORD) come from the environment."""
-        parameters = data["init_parameters"]
-        parameters["settings"] = Settings.from_env(**parameters["settings"])
-        return default_from_dict(cls, data)
-
-    @component.output_types(documents=list[Document])
-    def run(
-        self, query: str, top_k: int | None = None, sources: list[str] | None = None
-    ) -> dict[str, list[Document]]:
-        """Candidates for ``query``, best first; ``sources`` restricts them to those files."""
-        self.warm_up()
-        assert self._retriever is not None  # built by warm_up
-        top_k = top_k or self.top_k
-        if self.mode == "bm25":
-            passages = self._retriever.bm25(query, top_k, sources)
-        elif self.mode == "dense":
-            passages = self._retriever.dense(query, top_k, sources)
-        else:
-            passages = self._retriever.retrieve(query, top_k, sources).fused
-        return {"documents": [to_document(passage) for passage in passages]}
+__all__ = [
+    "HaystackPipeline",
+    "Qwen3RagRetriever",
+    "RetrievalMode",
+    "build_generator",
+    "build_pipeline",
+    "to_document",
+    "to_passage",
+]
 
 
 class HaystackPipeline:
@@ -115,9 +54,6 @@ class HaystackPipeline:
         ranked = self.ranker.run(query=question, documents=documents, top_k=top_n)["documents"]
         return [to_passage(document, rank) for rank, document in enumerate(ranked, start=1)]
 
-    def close(self) -> None:
-        self.ranker.close()
-
     def generate(self, question: str, passages: Sequence[Passage]) -> str:
         if self.generation is None or not passages:
             return ranked_passages_answer(passages)
@@ -126,9 +62,13 @@ class HaystackPipeline:
         return (replies[0].text or "") if replies else ""
 
 
-def build_pipeline(settings: Settings, retriever: HybridRetriever, reranker: Qwen3Reranker) -> Pipeline:
+def build_pipeline(settings: Settings, retriever: HybridRetriever | Any, reranker: Qwen3Reranker) -> Pipeline:
     """One ``haystack.Pipeline``: retriever -> Qwen3Ranker -> ChatPromptBuilder -> generator
     (the generator steps are left out with ``llm="none"``).
+
+    ``retriever`` is our `HybridRetriever` (wrapped in `Qwen3RagRetriever`) or any Haystack
+    component with a ``documents`` output, such as elasticsearch-haystack's
+    ``ElasticsearchHybridRetriever`` over an index you already have.
 
     Example:
         >>> pipeline = build_pipeline(settings, service.retriever, service.reranker)
@@ -137,11 +77,24 @@ def build_pipeline(settings: Settings, retriever: HybridRetriever, reranker: Qwe
         >>> pipeline.run(data)
     """
     pipeline = Pipeline()
-    pipeline.add_component("retriever", Qwen3RagRetriever(retriever, top_k=settings.candidates))
+    if isinstance(retriever, HybridRetriever):
+        retriever = Qwen3RagRetriever(retriever, top_k=settings.candidates)
+    elif not hasattr(retriever, "__haystack_output__"):
+        raise TypeError(
+            "retriever must be a qwen3_rag HybridRetriever or a Haystack component with a 'documents' "
+            f"output (e.g. ElasticsearchHybridRetriever); got {type(retriever).__name__}"
+        )
+    pipeline.add_component("retriever", retriever)
     pipeline.add_component(
         "ranker", Qwen3Ranker(reranker=reranker, top_k=settings.top_n, instruction=settings.instruction)
     )
-    pipeline.connect("retriever.documents", "ranker.documents")
+    try:
+        pipeline.connect("retriever.documents", "ranker.documents")
+    except PipelineConnectError as error:
+        raise TypeError(
+            f"retriever {type(retriever).__name__} has no 'documents' output of list[Document] to rerank: "
+            f"{error}"
+        ) from error
     generator = build_generator(settings)
     if generator is not None:
         pipeline.add_component("prompt_builder", _prompt_builder())
@@ -177,21 +130,6 @@ def build_generator(settings: Settings) -> Any | None:
         device=ComponentDevice.from_str(settings.device) if settings.device else None,
         generation_kwargs={"max_new_tokens": settings.max_new_tokens, "do_sample": False},
     )
-
-
-def to_document(passage: Passage) -> Document:
-    return Document(
-        id=passage.id,
-        content=passage.text,
-        score=passage.score,
-        meta={**passage.meta, "source": passage.source},
-    )
-
-
-def to_passage(document: Document, rank: int) -> Passage:
-    meta = dict(document.meta)
-    source = str(meta.pop("source", ""))
-    return Passage(document.id, document.content or "", source, float(document.score or 0.0), rank, meta)
 
 
 def _openai_key(settings: Settings) -> str:

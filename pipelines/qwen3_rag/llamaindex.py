@@ -3,8 +3,9 @@ layer, the ``Qwen3Rerank`` postprocessor, ``RichPromptTemplate`` and LlamaIndex 
 (``OpenAILike`` for OpenAI-compatible endpoints, ``HuggingFaceLLM`` for local models).
 
 `LlamaIndexPipeline` is what `RagService` drives stage by stage; `Qwen3RagRetriever` plugs the
-store into any LlamaIndex query engine, e.g.
-``RetrieverQueryEngine.from_args(retriever, node_postprocessors=[Qwen3Rerank(top_n=5)])``.
+store into any LlamaIndex query engine, and `build_query_engine` composes a query engine from it
+or from any ``BaseRetriever`` of yours (e.g. ``VectorStoreIndex.from_vector_store(
+ElasticsearchStore(...)).as_retriever()``), with ``Qwen3Rerank`` and the configured LLM.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
-from llama_index.core.llms import LLM
+from llama_index.core.llms import LLM, MockLLM
 from llama_index.core.prompts import RichPromptTemplate
+from llama_index.core.query_engine import RetrieverQueryEngine
+from llama_index.core.response_synthesizers import BaseSynthesizer, ResponseMode, get_response_synthesizer
+from llama_index.core.response_synthesizers.no_text import NoText
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
@@ -91,6 +95,52 @@ class LlamaIndexPipeline:
         prompt = self.prompt.format(question=question, documents=template_documents(passages))
         response = self.llm.chat([ChatMessage(role=MessageRole.USER, content=prompt)])
         return (response.message.content or "").strip()
+
+
+def build_query_engine(
+    settings: Settings, retriever: HybridRetriever | BaseRetriever, reranker: Qwen3Reranker
+) -> RetrieverQueryEngine:
+    """A ``RetrieverQueryEngine``: retriever -> ``Qwen3Rerank`` (``settings.top_n``) -> the LLM of
+    ``settings.llm``; with ``llm="none"`` the response holds no text, only the reranked
+    ``source_nodes``.
+
+    ``retriever`` is our `HybridRetriever` (wrapped in `Qwen3RagRetriever`) or any LlamaIndex
+    ``BaseRetriever``.
+
+    Example:
+        >>> engine = build_query_engine(settings, index.as_retriever(similarity_top_k=20), reranker)
+        >>> engine.query("boiling point of water").source_nodes
+    """
+    if isinstance(retriever, HybridRetriever):
+        retriever = Qwen3RagRetriever(retriever, top_k=settings.candidates)
+    elif not isinstance(retriever, BaseRetriever):
+        raise TypeError(
+            "retriever must be a qwen3_rag HybridRetriever or a LlamaIndex BaseRetriever; "
+            f"got {type(retriever).__name__}"
+        )
+    llm = build_llm(settings)
+    synthesizer: BaseSynthesizer
+    if llm is None:
+        # No LLM: no text, and a stand-in LLM so that LlamaIndex never reaches for its default (OpenAI).
+        synthesizer = NoText(llm=MockLLM())
+    else:
+        synthesizer = get_response_synthesizer(
+            llm=llm,
+            response_mode=ResponseMode.COMPACT,
+            text_qa_template=RichPromptTemplate(QA_TEMPLATE_LLAMAINDEX),
+        )
+    postprocessor = Qwen3Rerank(reranker=reranker, top_n=settings.top_n, instruction=settings.instruction)
+    return RetrieverQueryEngine(
+        retriever=retriever, response_synthesizer=synthesizer, node_postprocessors=[postprocessor]
+    )
+
+
+# LlamaIndex's synthesizers fill {context_str} and {query_str} (the numbered-citation prompt of
+# `LlamaIndexPipeline` needs the passages one by one, which they do not give).
+QA_TEMPLATE_LLAMAINDEX = (
+    "Answer the question using only the context below. If it does not contain the answer, say that "
+    "you do not know.\n\n{{ context_str }}\n\nQuestion: {{ query_str }}\nAnswer:"
+)
 
 
 def build_llm(settings: Settings) -> LLM | None:

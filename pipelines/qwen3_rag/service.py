@@ -173,6 +173,11 @@ class RagService:
         """Where the passages live: the embedded store's file, or the Elasticsearch URL and index."""
         return self._store.location
 
+    @property
+    def writable(self) -> bool:
+        """Whether `index_paths` may write: false for an index another tool wrote (read-only)."""
+        return bool(getattr(self._store, "writable", True))
+
     def document_count(self) -> int:
         """How many chunks the store holds (0 when nothing was indexed yet)."""
         return self._store.count()
@@ -216,10 +221,20 @@ class RagService:
 
 def _framework_pipeline(settings: Settings, reranker: Qwen3Reranker) -> FrameworkPipeline:
     """The framework is imported only when chosen: each pulls in its own dependencies."""
-    if settings.framework == "haystack":
-        from .haystack import HaystackPipeline
+    try:
+        if settings.framework == "haystack":
+            from .haystack import HaystackPipeline
 
-        return HaystackPipeline(settings, reranker)
-    from .llamaindex import LlamaIndexPipeline
+            return HaystackPipeline(settings, reranker)
+        from .llamaindex import LlamaIndexPipeline
 
-    return LlamaIndexPipeline(settings, reranker)
+        return LlamaIndexPipeline(settings, reranker)
+    except ModuleNotFoundError as error:
+        if error.name is None or error.name.split(".")[0] not in {"haystack", "llama_index"}:
+            raise
+        extra = f"{settings.framework}-pipelines"
+        raise ModuleNotFoundError(
+            f"framework={settings.framework!r} needs {error.name!r}, which is not installed: "
+            f"pip install 'qwen3-rerank[{extra}]' (or choose the other framework with --framework)",
+            name=error.name,
+        ) from error

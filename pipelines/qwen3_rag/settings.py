@@ -44,6 +44,7 @@ Backend = Literal["memory", "elasticsearch"]
 Framework = Literal["haystack", "llamaindex"]
 LlmKind = Literal["none", "openai", "hf"]
 Fusion = Literal["auto", "client", "elasticsearch"]
+IndexLayoutChoice = Literal["auto", "qwen3", "haystack", "llamaindex"]
 
 
 def _lower_case(name: str) -> str:
@@ -105,6 +106,12 @@ class Settings(RerankerSettings):
         "RRF by the `client`, by `elasticsearch`, or `auto` (the server's if licensed).",
     )
     rrf_rank_constant: PositiveInt = env("QWEN3_RAG_RRF_RANK_CONSTANT", 60, "RRF's k.")
+    index_layout: IndexLayoutChoice = env(
+        "QWEN3_RAG_INDEX_LAYOUT",
+        "auto",
+        "Who wrote the Elasticsearch index: `qwen3` (ours), `haystack`, `llamaindex`, or `auto` "
+        "(recognised from its mapping). Indices of other layouts are read-only.",
+    )
     llm: LlmKind = env(
         "QWEN3_RAG_LLM",
         "none",

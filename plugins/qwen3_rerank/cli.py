@@ -21,6 +21,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from . import __version__
+from .extras import with_install_hint
 from .settings import DType, RerankerSettings, SettingsBase
 
 # Failures the command line already reports well: exits, Ctrl-C, and usage errors (`ClickException`,
@@ -214,7 +215,8 @@ def _reason(error: BaseException) -> str:
 
 def _one_line(error: BaseException) -> str:
     """The error's message on one line (its first line holds the fix; the rest is detail)."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = with_install_hint(error) if isinstance(error, ImportError) else str(error)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     message = lines[0] if lines else type(error).__name__
     return f"{message} (--debug shows the details)" if len(lines) > 1 else message
 
@@ -225,7 +227,8 @@ def _register_plugins() -> None:
         try:
             register = entry_point.load()
         except ImportError as error:
-            typer.echo(f"qwen3-rerank: the {entry_point.name!r} commands are unavailable: {error}", err=True)
+            message = with_install_hint(error)
+            typer.echo(f"qwen3-rerank: {entry_point.name!r} commands are unavailable: {message}", err=True)
             continue
         register(app)
 

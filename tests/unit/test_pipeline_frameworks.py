@@ -7,14 +7,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from haystack import Pipeline
-from llama_index.core.schema import QueryBundle
+from haystack import Document, Pipeline, component
+from llama_index.core.retrievers import BaseRetriever
+from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from llama_index.postprocessor.qwen3_rerank import Qwen3Rerank
 from qwen3_rag import RagService
 from qwen3_rag.haystack import Qwen3RagRetriever as HaystackRetriever
 from qwen3_rag.haystack import build_pipeline
 from qwen3_rag.llamaindex import Qwen3RagRetriever as LlamaIndexRetriever
+from qwen3_rag.llamaindex import build_query_engine
 from qwen3_rag.testing import SAMPLES_DIR, offline_settings
 
 
@@ -80,7 +82,8 @@ def test_a_haystack_pipeline_with_the_retriever_round_trips_through_yaml(service
     pipeline.add_component("retriever", HaystackRetriever(settings=settings, top_k=3, mode="hybrid"))
     text = pipeline.dumps()
     assert "hunter2" not in text, "secrets are read from the environment, never serialised"
-    restored = Pipeline.loads(text, allowed_modules=["qwen3_rag.haystack"])
+    assert "haystack_integrations.components.retrievers.qwen3_rag" in text
+    restored = Pipeline.loads(text)  # no allow-list: the component lives under haystack_integrations
     query = {"retriever": {"query": "Olympus Mons volcano"}}
     documents = restored.run(query)["retriever"]["documents"]
     assert [d.id for d in documents] == [d.id for d in pipeline.run(query)["retriever"]["documents"]]
@@ -92,3 +95,59 @@ def test_the_haystack_retriever_needs_settings_or_a_retriever(service: RagServic
         HaystackRetriever()
     with pytest.raises(ValueError, match="exactly one of retriever="):
         HaystackRetriever(service.retriever, settings=service.settings)
+
+
+PASSAGES = [
+    "Octopuses have three hearts.",
+    "Water boils at 100 degrees Celsius at sea level.",
+    "Mount Everest is the highest mountain.",
+]
+
+
+@component
+class FixedRetriever:
+    """A user's own Haystack retriever (stands in for e.g. ElasticsearchHybridRetriever)."""
+
+    @component.output_types(documents=list[Document])
+    def run(self, query: str) -> dict[str, list[Document]]:
+        return {"documents": [Document(id=str(i), content=text) for i, text in enumerate(PASSAGES)]}
+
+
+class FixedLlamaIndexRetriever(BaseRetriever):
+    """A user's own LlamaIndex retriever (stands in for an ElasticsearchStore index's retriever)."""
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return [NodeWithScore(node=TextNode(id_=str(i), text=t), score=0.0) for i, t in enumerate(PASSAGES)]
+
+
+def test_the_haystack_pipeline_takes_any_retriever_component(service: RagService) -> None:
+    settings = service.settings.replace(top_n=2)
+    pipeline = build_pipeline(settings, FixedRetriever(), service.reranker)
+    question = "How many hearts does an octopus have?"
+    documents = pipeline.run({"retriever": {"query": question}, "ranker": {"query": question}})["ranker"][
+        "documents"
+    ]
+    expected = service.reranker.rerank(question, PASSAGES, top_k=2)
+    assert [d.content for d in documents] == [r.document for r in expected]
+
+
+def test_the_haystack_pipeline_refuses_a_retriever_that_is_not_a_component(service: RagService) -> None:
+    with pytest.raises(TypeError, match="Haystack component with a 'documents' output"):
+        build_pipeline(service.settings, object(), service.reranker)
+
+
+def test_the_llamaindex_query_engine_takes_any_base_retriever(service: RagService) -> None:
+    settings = service.settings.replace(top_n=2)
+    engine = build_query_engine(settings, FixedLlamaIndexRetriever(), service.reranker)
+    question = "How many hearts does an octopus have?"
+    nodes = engine.query(question).source_nodes
+    expected = service.reranker.rerank(question, PASSAGES, top_k=2)
+    assert [n.node.get_content() for n in nodes] == [r.document for r in expected]
+    with pytest.raises(TypeError, match="LlamaIndex BaseRetriever"):
+        build_query_engine(settings, object(), service.reranker)  # type: ignore[arg-type]
+
+
+def test_the_llamaindex_query_engine_wraps_our_retriever(service: RagService) -> None:
+    engine = build_query_engine(service.settings, service.retriever, service.reranker)
+    nodes = engine.query("Who first walked on the Moon?").source_nodes
+    assert len(nodes) == service.settings.top_n

@@ -9,7 +9,16 @@ from .base import ChunkStore, FusingStore, StoreError
 def open_store(settings: Settings) -> ChunkStore:
     """The store ``settings.backend`` names; Elasticsearch is imported only when chosen."""
     if settings.backend == "elasticsearch":
-        from .elasticsearch import ElasticsearchStore
+        try:
+            from .elasticsearch import ElasticsearchStore
+        except ModuleNotFoundError as error:
+            if error.name != "elasticsearch":
+                raise
+            raise ModuleNotFoundError(
+                "backend='elasticsearch' needs the Elasticsearch client: "
+                "pip install 'qwen3-rerank[elasticsearch]'",
+                name=error.name,
+            ) from error
 
         return ElasticsearchStore.from_settings(settings)
     from .memory import MemoryStore

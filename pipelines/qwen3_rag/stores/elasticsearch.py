@@ -4,6 +4,10 @@ One mapping serves both frameworks: ``text`` (analysed, for BM25 ``match``), ``e
 (``dense_vector`` with the embedding model's dimension, cosine, for ``knn``), ``source``
 (keyword, for filters) and ``meta`` (stored, not indexed). Chunks are written with
 ``helpers.bulk`` under their content-derived ids, so re-indexing overwrites instead of duplicating.
+
+Searches read through an `IndexLayout` (``layouts.py``), recognised from the index mapping, so the
+same store also reads, without writing to them, indices that Haystack's or LlamaIndex's
+Elasticsearch integrations wrote.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from elasticsearch import (
 from ..records import Chunk, Passage
 from ..settings import Settings
 from .base import StoreError, check_embeddings
+from .layouts import QWEN3, IndexLayout, LayoutChoice, LayoutError, resolve_layout
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +46,13 @@ class ElasticsearchStore:
         >>> store.ping()
     """
 
-    def __init__(self, client: Elasticsearch, index: str, *, url: str) -> None:
+    def __init__(self, client: Elasticsearch, index: str, *, url: str, layout: LayoutChoice = "auto") -> None:
         self.client = client
         self.index = index
         self.location = f"{url} (index {index!r})"
         self._url = url
+        self._requested_layout = layout
+        self._layout: IndexLayout | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ElasticsearchStore:
@@ -58,12 +65,13 @@ class ElasticsearchStore:
         elif settings.es_username:
             options["basic_auth"] = (settings.es_username, settings.es_password or "")
         client = Elasticsearch(settings.es_url, **options)
-        return cls(client, settings.index_name, url=settings.es_url)
+        return cls(client, settings.index_name, url=settings.es_url, layout=settings.index_layout)
 
     def write(self, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]) -> None:
         dimension = check_embeddings(chunks, embeddings)
         if not chunks:
             return
+        self._check_writable()
         with self._errors():
             self._ensure_index(dimension)
             self.client.delete_by_query(
@@ -87,11 +95,14 @@ class ElasticsearchStore:
     def bm25(self, query: str, top_k: int, sources: Sequence[str] | None = None) -> list[Passage]:
         if not query.strip():
             return []
-        bm25_query = {"bool": {"must": [{"match": {"text": query}}], "filter": _filters(sources)}}
+        with self._layout_errors():
+            bm25_query = self.layout.bm25_query(query, sources)
         return self._search(query=bm25_query, size=top_k)
 
     def knn(self, vector: Sequence[float], top_k: int, sources: Sequence[str] | None = None) -> list[Passage]:
-        return self._search(knn=_knn(vector, top_k, sources), size=top_k)
+        with self._layout_errors():
+            knn = self.layout.knn(vector, top_k, sources)
+        return self._search(knn=knn, size=top_k)
 
     def rrf(
         self,
@@ -103,12 +114,9 @@ class ElasticsearchStore:
         sources: Sequence[str] | None = None,
     ) -> list[Passage]:
         """BM25 and kNN fused by Elasticsearch's ``retriever.rrf`` (needs a licence that allows it)."""
-        bm25 = {
-            "standard": {
-                "query": {"bool": {"must": [{"match": {"text": query}}], "filter": _filters(sources)}}
-            }
-        }
-        knn = {"knn": _knn(vector, top_k, sources)}
+        with self._layout_errors():
+            bm25 = {"standard": {"query": self.layout.bm25_query(query, sources)}}
+            knn = {"knn": self.layout.knn(vector, top_k, sources)}
         retriever = {
             "rrf": {"retrievers": [bm25, knn], "rank_window_size": top_k, "rank_constant": rank_constant}
         }
@@ -141,10 +149,60 @@ class ElasticsearchStore:
     def close(self) -> None:
         self.client.close()
 
+    @property
+    def layout(self) -> IndexLayout:
+        """The index's field layout: recognised from its mapping on first use (or the one the
+        settings name, checked against it), then kept.
+
+        Raises:
+            StoreError: The index does not exist, or matches no known layout (the message names
+                the missing field and the ``index_layout`` setting).
+        """
+        if self._layout is None:
+            with self._errors():
+                mapping = self.client.indices.get_mapping(index=self.index)[self.index]["mappings"]
+            with self._layout_errors():
+                self._layout = resolve_layout(mapping, self._requested_layout, index=self.index)
+            logger.info("index %r at %s has the %s layout", self.index, self._url, self._layout.description)
+        return self._layout
+
+    @property
+    def writable(self) -> bool:
+        """Whether `write` may add chunks: the index is ours, or does not exist yet."""
+        try:
+            self._check_writable()
+        except StoreError:
+            return False
+        return True
+
+    def _check_writable(self) -> None:
+        """Refuse to write into an index another tool wrote (or that the settings say it did)."""
+        if self._requested_layout in ("auto", "qwen3"):
+            with self._errors():
+                if not self.client.indices.exists(index=self.index):
+                    return
+            if self.layout.writable:
+                return
+        layout = self._layout.description if self._layout else self._requested_layout
+        raise StoreError(
+            f"index {self.index!r} at {self._url} has the {layout} layout, which qwen3-rag reads but does "
+            "not write: add documents with the tool that wrote it, or index into another index "
+            f"(--index) with index_layout auto or {QWEN3.name}"
+        )
+
     def _search(self, **body: Any) -> list[Passage]:
+        layout = self.layout
         with self._errors():
-            response = self.client.search(index=self.index, source_excludes=["embedding"], **body)
-        return [_to_passage(hit, rank) for rank, hit in enumerate(response["hits"]["hits"], start=1)]
+            response = self.client.search(index=self.index, source_excludes=[layout.vector_field], **body)
+        return [layout.to_passage(hit, rank) for rank, hit in enumerate(response["hits"]["hits"], start=1)]
+
+    @contextlib.contextmanager
+    def _layout_errors(self) -> Iterator[None]:
+        """A layout that does not fit the index (or the query) is the store's error, with its URL."""
+        try:
+            yield
+        except LayoutError as error:
+            raise StoreError(f"Elasticsearch at {self._url}: {error}") from error
 
     def _ensure_index(self, dimension: int) -> None:
         if self.client.indices.exists(index=self.index):
@@ -210,27 +268,3 @@ def _to_source(chunk: Chunk, vector: Sequence[float]) -> dict[str, Any]:
         "position": chunk.position,
         "meta": chunk.meta,
     }
-
-
-def _to_passage(hit: dict[str, Any], rank: int) -> Passage:
-    body = hit["_source"]
-    meta = {**body.get("meta", {}), "position": body.get("position")}
-    return Passage(
-        hit["_id"], body["text"], body.get("source", ""), float(hit.get("_score") or 0.0), rank, meta
-    )
-
-
-def _filters(sources: Sequence[str] | None) -> list[dict[str, Any]]:
-    return [{"terms": {"source": list(sources)}}] if sources else []
-
-
-def _knn(vector: Sequence[float], top_k: int, sources: Sequence[str] | None) -> dict[str, Any]:
-    knn: dict[str, Any] = {
-        "field": "embedding",
-        "query_vector": list(vector),
-        "k": top_k,
-        "num_candidates": max(100, 2 * top_k),
-    }
-    if sources:
-        knn["filter"] = _filters(sources)
-    return knn

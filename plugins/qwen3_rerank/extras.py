@@ -1,0 +1,43 @@
+"""Which extra of the distribution installs a missing module, so that a command failing for want
+of one says the ``pip install`` that fixes it instead of a bare ``No module named ...``.
+
+The pipelines import no framework at import time; each framework, Elasticsearch and the
+evaluation are imported where they are used, and a missing one surfaces here.
+
+Example:
+    >>> install_hint(ModuleNotFoundError("No module named 'haystack'", name="haystack"))
+    "pip install 'qwen3-rerank[haystack-pipelines]'"
+"""
+
+from __future__ import annotations
+
+# Top-level module -> the extra that installs it (the smallest one a user of that part needs).
+EXTRA_OF_MODULE: dict[str, str] = {
+    "haystack": "haystack-pipelines",
+    "haystack_integrations": "haystack-pipelines",
+    "llama_index": "llamaindex-pipelines",
+    "elasticsearch": "elasticsearch",
+    "sentence_transformers": "rag",
+    "bs4": "rag",
+    "pypdf": "rag",
+    "ir_measures": "eval",
+    "matplotlib": "eval",
+    "fastapi": "server",
+    "uvicorn": "server",
+}
+
+
+def install_hint(error: ImportError) -> str | None:
+    """``pip install 'qwen3-rerank[<extra>]'`` for the module ``error`` could not import, if one
+    of our extras installs it."""
+    name = getattr(error, "name", None) or ""
+    extra = EXTRA_OF_MODULE.get(name.split(".")[0])
+    return f"pip install 'qwen3-rerank[{extra}]'" if extra else None
+
+
+def with_install_hint(error: ImportError) -> str:
+    """The error's message, followed by the install command when one is known."""
+    hint = install_hint(error)
+    if hint is None or hint in str(error):
+        return str(error)
+    return f"{error}; install it with: {hint}"

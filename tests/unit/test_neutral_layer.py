@@ -1,0 +1,108 @@
+"""The framework-neutral layer of qwen3_rag works with neither Haystack nor LlamaIndex importable,
+so that each framework's extra installs without the other (issue 12)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+# Importing any of these (or a submodule) fails in the child process, as if not installed.
+BLOCKED = ("haystack", "haystack_integrations", "llama_index")
+
+NEUTRAL_MODULES = [
+    "qwen3_rag",
+    "qwen3_rag.settings",
+    "qwen3_rag.records",
+    "qwen3_rag.fusion",
+    "qwen3_rag.embedding",
+    "qwen3_rag.retrieval",
+    "qwen3_rag.service",
+    "qwen3_rag.stores",
+    "qwen3_rag.stores.base",
+    "qwen3_rag.stores.layouts",
+    "qwen3_rag.stores.elasticsearch",
+    "qwen3_rag.beir",
+    "qwen3_rag.cli",
+]
+
+
+def run_without_frameworks(code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter whose import system refuses the frameworks."""
+    prelude = textwrap.dedent(
+        f"""
+        import importlib.abc, sys
+
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in {BLOCKED!r}:
+                    raise ModuleNotFoundError(f"No module named {{name!r}} (blocked)", name=name)
+                return None
+
+        sys.meta_path.insert(0, Block())
+        """
+    )
+    return subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_the_block_works() -> None:
+    result = run_without_frameworks("import haystack")
+    assert result.returncode != 0 and "blocked" in result.stderr
+
+
+def test_neutral_modules_import_without_either_framework() -> None:
+    result = run_without_frameworks(
+        "import importlib\n" + "".join(f"importlib.import_module({name!r})\n" for name in NEUTRAL_MODULES)
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_missing_framework_names_the_extra_to_install() -> None:
+    result = run_without_frameworks(
+        """
+        from qwen3_rag.service import _framework_pipeline
+        from qwen3_rag.settings import Settings
+        for framework in ("haystack", "llamaindex"):
+            try:
+                _framework_pipeline(Settings.from_env(environ={}, framework=framework, device="cpu"), None)
+            except ModuleNotFoundError as error:
+                print(error)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert "pip install 'qwen3-rerank[haystack-pipelines]'" in result.stdout
+    assert "pip install 'qwen3-rerank[llamaindex-pipelines]'" in result.stdout
+
+
+# stores/memory.py and ingest.py are being rewritten on other branches to drop Haystack's
+# in-memory store and LlamaIndex's sentence splitter. LEAD: these pass once those branches are
+# merged; remove the xfail marks then (strict, so an unexpected pass shows up).
+AFTER_MERGE = pytest.mark.xfail(
+    strict=True, reason="passes after the memory-store and ingest rewrites are merged (issue 12)"
+)
+
+
+@AFTER_MERGE
+def test_the_embedded_store_imports_without_haystack() -> None:
+    result = run_without_frameworks("import qwen3_rag.stores.memory")
+    assert result.returncode == 0, result.stderr
+
+
+@AFTER_MERGE
+def test_chunking_works_without_llamaindex() -> None:
+    result = run_without_frameworks(
+        """
+        from qwen3_rag.ingest import Chunker
+        from qwen3_rag.records import SourceText
+        chunks = Chunker(32, 4).split(SourceText("Water boils at 100 degrees. " * 20, "water.md"))
+        assert len(chunks) > 1
+        """
+    )
+    assert result.returncode == 0, result.stderr
