@@ -7,9 +7,12 @@ inside the command, so the rest of the CLI works without the ``server`` extra.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from .settings import ServerSettings
 
 
 def register(app: typer.Typer) -> None:
@@ -65,4 +68,21 @@ def serve(
         )
     except ValidationError as error:
         raise typer.BadParameter(str(error)) from error
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level)
+    uvicorn.run(create_app(settings), log_level=log_level, **uvicorn_options(settings))
+
+
+def uvicorn_options(settings: ServerSettings) -> dict[str, Any]:
+    """The connection limits of ``settings`` as ``uvicorn.run`` keyword arguments.
+
+    uvicorn has no deadline for a request's head, so ``http`` is its h11 protocol with one.
+    """
+    from .connections import protocol_with
+
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "http": protocol_with(settings.header_timeout_s),
+        "limit_concurrency": settings.limit_concurrency,
+        "timeout_keep_alive": settings.timeout_keep_alive_s,
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
+    }

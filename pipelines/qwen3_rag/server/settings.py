@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from qwen3_rerank import DEFAULT_MODEL
 
@@ -76,6 +76,53 @@ class ServerSettings(BaseModel):
     sample_corpus: Path | None = Field(
         None, description="Folder of files indexed at start-up when the document store is empty."
     )
+
+    # --- The HTTP edge: access control, limits, metrics (docs/server.md, "Opening the server up").
+    api_keys: tuple[SecretStr, ...] = Field(
+        (),
+        description="Comma-separated API keys; when set, the API needs `Authorization: Bearer <key>` "
+        "(else 401). Health checks, `/metrics` and the page stay open.",
+    )
+    allow_writes: bool = Field(
+        False, description="Serve `POST /v1/documents` (indexing, replacing a source); off: 403."
+    )
+    allowed_hosts: tuple[str, ...] = Field(
+        (),
+        description="Comma-separated `Host` names accepted (`*.example.com` allowed, `*` any); "
+        "unset: localhost, 127.0.0.1, [::1] and `host`. Others get 400 (DNS rebinding).",
+    )
+    ask_concurrency: int = Field(
+        4, ge=1, description="`/v1/ask` (and `/v1/documents`) pipeline calls at once; one more gets 429."
+    )
+    pipeline_timeout_s: float = Field(
+        30.0, gt=0, description="Seconds a `/v1/ask` or `/v1/documents` call may take (else 504)."
+    )
+    readiness_timeout_s: float = Field(
+        0.5, gt=0, description="Seconds `/readyz` waits for the document store before calling it down."
+    )
+    limit_concurrency: int = Field(
+        256, ge=1, description="Open connections and requests uvicorn serves at once; more get 503."
+    )
+    timeout_keep_alive_s: int = Field(
+        5, ge=1, description="Seconds an idle keep-alive connection stays open."
+    )
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="Seconds a client may take to send a request's headers (slow clients)."
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="Seconds a client may take to send a request's body (else 408)."
+    )
+    max_header_bytes: int = Field(
+        16_384, ge=1024, description="Largest request head (request line and headers) uvicorn parses."
+    )
+
+    @field_validator("api_keys", "allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """``"a, b"`` (an environment variable) becomes ``("a", "b")``; empty items are dropped."""
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ServerSettings:
