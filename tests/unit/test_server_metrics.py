@@ -110,3 +110,26 @@ def test_a_server_error_logs_and_returns_the_request_id(
     assert response.json()["request_id"] == "req-500"
     assert "the device fell over" not in response.text, "internals stay in the log"
     assert "[request_id=req-500]" in caplog.text and "the device fell over" in caplog.text
+
+
+def test_uvicorn_access_lines_carry_the_request_id_and_no_secret() -> None:
+    import logging.config
+
+    from qwen3_rag.server.logs import uvicorn_log_config
+    from qwen3_rag.server.request_id import _current
+
+    config = uvicorn_log_config(["hunter22"])
+    formatter = logging.config.DictConfigurator(config).configure_custom(dict(config["formatters"]["access"]))
+    log_filter = config["filters"]["redact"]["()"](secrets=config["filters"]["redact"]["secrets"])
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/readyz?token=hunter22", "1.1", 200), None,
+    )  # fmt: skip
+    token = _current.set("req-7")
+    try:
+        log_filter.filter(record)
+    finally:
+        _current.reset(token)
+    line = formatter.format(record)
+    assert "[request_id=req-7]" in line and "200" in line
+    assert "hunter22" not in line and "/readyz?token=***" in line

@@ -74,7 +74,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        log_filter = install_log_filter(secrets)
+        filtered = install_log_filter(secrets)
         try:
             state = await _start(settings, reranker, rag_factory, metrics)
             app.state.qwen3 = state
@@ -86,7 +86,7 @@ def create_app(
                 await _stop(state, close_reranker=reranker is None)
                 app.state.qwen3 = None
         finally:
-            remove_log_filter(log_filter)
+            remove_log_filter(filtered)
 
     app = FastAPI(
         title="qwen3-rerank",

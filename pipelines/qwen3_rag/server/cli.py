@@ -77,8 +77,11 @@ def uvicorn_options(settings: ServerSettings) -> dict[str, Any]:
     uvicorn has no deadline for a request's head, so ``http`` is its h11 protocol with one.
     """
     from .connections import protocol_with
+    from .logs import uvicorn_log_config
+    from .state import server_secrets
 
     return {
+        "log_config": uvicorn_log_config(server_secrets(settings)),
         "host": settings.host,
         "port": settings.port,
         "http": protocol_with(settings.header_timeout_s),
