@@ -34,7 +34,10 @@ class ModelRegistry:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # Re-entrant: a handle collected by the garbage collector gives its use back from a
+        # finalizer, which may run on this very thread in the middle of `acquire` (while a model
+        # loads under the lock); a plain lock would deadlock there.
+        self._lock = threading.RLock()
         self._entries: dict[ModelKey, _Entry] = {}
 
     def acquire(self, key: ModelKey, load: Callable[[], LoadedModel]) -> LoadedModel:

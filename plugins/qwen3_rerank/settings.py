@@ -28,7 +28,9 @@ DType = Literal["auto", "float32", "bfloat16", "float16"]
 LongDocuments = Literal["truncate", "window"]
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
-SECRET_VARIABLES = frozenset({"ES_API_KEY", "ES_PASSWORD", "OPENAI_API_KEY", "HF_TOKEN"})
+SECRET_VARIABLES = frozenset(
+    {"ES_API_KEY", "ES_PASSWORD", "OPENAI_API_KEY", "HF_TOKEN", "QWEN3_SERVER_API_KEYS"}
+)
 
 _ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("qwen3_environ", default=None)
 S = TypeVar("S", bound="SettingsBase")

@@ -65,3 +65,22 @@ def test_threads_asking_at_once_share_one_load(tiny_qwen3_dir, load_calls):
         thread.join()
     assert len(load_calls) == 1
     assert len({id(reranker.loaded_model) for reranker in rerankers}) == 1
+
+
+def test_a_release_during_a_load_on_the_same_thread_does_not_deadlock():
+    # A garbage-collected handle gives its use back from a finalizer, which can run in the
+    # middle of another model's load, on the thread that holds the registry's lock.
+    from qwen3_rerank.registry import ModelRegistry
+
+    registry = ModelRegistry()
+    registry.acquire("old", lambda: "old model")
+
+    def load_while_a_handle_is_collected() -> str:
+        registry.release("old")
+        return "new model"
+
+    worker = threading.Thread(target=registry.acquire, args=("new", load_while_a_handle_is_collected))
+    worker.start()
+    worker.join(timeout=10)
+    assert not worker.is_alive(), "release inside a load deadlocked on the registry lock"
+    assert registry.keys() == ["new"]

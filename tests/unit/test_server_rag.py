@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
 from qwen3_rag.server import ServerSettings, create_app
 from qwen3_rag.service import RagService
 from qwen3_rag.stores.base import StoreError
 from qwen3_rag.testing import SAMPLES_DIR, minilm_model_dir, offline_settings
 from qwen3_rerank import Qwen3Reranker
+from tests.server_client import LocalTestClient as TestClient
 
 WATER = "Water boils at 100 degrees Celsius at sea level; on a mountain it boils at a lower temperature."
 
@@ -57,7 +57,8 @@ class UnreachableStore:
 
 
 def test_documents_then_ask_answers_with_numbered_sources(reranker: Qwen3Reranker, tmp_path: Path) -> None:
-    app = create_app(ServerSettings(rag="on"), reranker=reranker, rag_factory=embedded_pipeline(tmp_path))
+    settings = ServerSettings(rag="on", allow_writes=True)
+    app = create_app(settings, reranker=reranker, rag_factory=embedded_pipeline(tmp_path))
     with TestClient(app) as client:
         indexed = client.post(
             "/v1/documents",
@@ -148,7 +149,8 @@ def test_on_mode_refuses_to_start_without_the_pipeline(reranker: Qwen3Reranker) 
 
 
 def test_an_unreachable_store_makes_ask_503_and_the_server_not_ready(reranker: Qwen3Reranker) -> None:
-    app = create_app(ServerSettings(rag="on"), reranker=reranker, rag_factory=lambda s, r: UnreachableStore())
+    settings = ServerSettings(rag="on", allow_writes=True)
+    app = create_app(settings, reranker=reranker, rag_factory=lambda s, r: UnreachableStore())
     with TestClient(app) as client:
         ask = client.post("/v1/ask", json={"question": "anything?"})
         documents = client.post("/v1/documents", json={"documents": [{"text": "t", "source": "s"}]})
@@ -179,7 +181,8 @@ def test_invalid_questions_get_422(
 
 
 def test_empty_document_list_is_422(reranker: Qwen3Reranker, tmp_path: Path) -> None:
-    app = create_app(ServerSettings(rag="on"), reranker=reranker, rag_factory=embedded_pipeline(tmp_path))
+    settings = ServerSettings(rag="on", allow_writes=True)
+    app = create_app(settings, reranker=reranker, rag_factory=embedded_pipeline(tmp_path))
     with TestClient(app) as client:
         response = client.post("/v1/documents", json={"documents": []})
     assert response.status_code == 422

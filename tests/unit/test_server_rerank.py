@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
 from qwen3_rag.server import ServerSettings, create_app
 from qwen3_rerank import Qwen3Reranker
+from tests.server_client import LocalTestClient as TestClient
 
 DOCUMENTS = [
     "Paris is the capital and largest city of France.",
@@ -68,7 +68,7 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """An in-process client with the app's lifespan (model, batcher) running."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             yield client
 
 
@@ -276,7 +276,11 @@ async def test_a_client_that_disconnects_cancels_its_pending_work(
             "raw_path": b"/v1/rerank",
             "query_string": b"",
             "root_path": "",
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"host", b"localhost"),
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
             "client": ("127.0.0.1", 1234),
             "server": ("test", 80),
             "state": {},

@@ -18,18 +18,25 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from qwen3_rerank import Qwen3Reranker, __version__
 
 from . import health, rag_api, rerank_api
 from .batcher import MicroBatcher
+from .connections import BodyTimeout
 from .corpus import index_sample_corpus
+from .errors import install_error_handlers
 from .limits import RequestSizeLimit
+from .logs import install_log_filter, remove_log_filter
+from .metrics import MetricsMiddleware, ServerMetrics
+from .request_id import RequestIdMiddleware
+from .security import ApiKeyMiddleware, allowed_hosts, documented_bearer
 from .settings import ServerSettings
-from .state import RagPipeline, ServerState
+from .state import RagPipeline, ServerState, server_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -63,16 +70,24 @@ def create_app(
         rag_factory: Builds the pipeline behind ``/v1/ask``; ``None`` serves reranking only.
     """
     settings = settings or ServerSettings.from_env()
+    secrets = server_secrets(settings)
+    metrics = ServerMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = await _start(settings, reranker, rag_factory)
-        app.state.qwen3 = state
+        filtered = install_log_filter(secrets)
         try:
-            yield
+            state = await _start(settings, reranker, rag_factory, metrics)
+            app.state.qwen3 = state
+            metrics.watch(state)
+            try:
+                yield
+            finally:
+                metrics.watch(None)
+                await _stop(state, close_reranker=reranker is None)
+                app.state.qwen3 = None
         finally:
-            await _stop(state, close_reranker=reranker is None)
-            app.state.qwen3 = None
+            remove_log_filter(filtered)
 
     app = FastAPI(
         title="qwen3-rerank",
@@ -80,9 +95,12 @@ def create_app(
         summary="Qwen3-Reranker scoring (Cohere/Jina-compatible /v1/rerank) and a RAG pipeline with sources.",
         lifespan=lifespan,
     )
-    app.add_middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes)
-    for module in (rerank_api, rag_api, health):
-        app.include_router(module.router)
+    install_error_handlers(app, secrets)
+    _add_middleware(app, settings, metrics)
+    for module in (rerank_api, rag_api):
+        app.include_router(module.router, dependencies=[Depends(documented_bearer)])
+    app.include_router(health.router)
+    app.add_route("/metrics", metrics.endpoint, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -92,15 +110,32 @@ def create_app(
     return app
 
 
+def _add_middleware(app: FastAPI, settings: ServerSettings, metrics: ServerMetrics) -> None:
+    """The edge, outermost first: request id, metrics, Host check, API key, body deadline, size.
+
+    Cheap refusals come before expensive work: a wrong ``Host`` or a missing key is answered
+    before a byte of the body is read. (Starlette runs the last middleware added first.)
+    """
+    app.add_middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(BodyTimeout, timeout_s=settings.body_timeout_s)
+    app.add_middleware(ApiKeyMiddleware, keys=tuple(key.get_secret_value() for key in settings.api_keys))
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings))
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestIdMiddleware)
+
+
 async def _start(
-    settings: ServerSettings, reranker: Qwen3Reranker | None, rag_factory: RagFactory | None
+    settings: ServerSettings,
+    reranker: Qwen3Reranker | None,
+    rag_factory: RagFactory | None,
+    metrics: ServerMetrics,
 ) -> ServerState:
     owns_reranker = reranker is None
     if reranker is None:
         logger.info("Loading %s", settings.reranker_model)
         reranker = await asyncio.to_thread(Qwen3Reranker, config=settings.reranker_config())
     batcher = MicroBatcher(
-        reranker.score_pairs,
+        metrics.timed(reranker.score_pairs),
         queue_size=settings.queue_size,
         batch_documents=settings.batch_documents,
         batch_chars=settings.batch_chars,
@@ -143,6 +178,7 @@ async def _stop(state: ServerState, *, close_reranker: bool) -> None:
         task.cancel()
     await asyncio.gather(*state.background, return_exceptions=True)
     await state.batcher.stop()
+    state.close_pools()
     if state.rag is not None:
         await asyncio.to_thread(state.rag.close)
     if close_reranker:

@@ -7,12 +7,15 @@ inside the command, so the rest of the CLI works without the ``server`` extra.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
 from qwen3_rerank import Qwen3Reranker
 from qwen3_rerank.cli import Device, DTypeOption, RerankerModel, Sets, settings_overrides
+
+if TYPE_CHECKING:
+    from .settings import ServerSettings
 
 
 def register(app: typer.Typer) -> None:
@@ -58,9 +61,24 @@ def serve(
     settings = ServerSettings.from_env(**settings_overrides(ServerSettings, arguments))
     # Loaded before uvicorn starts, so a model that cannot load is one line, not a failed lifespan.
     with Qwen3Reranker(config=settings.reranker_config()) as reranker:
-        uvicorn.run(
-            create_app(settings, reranker=reranker),
-            host=settings.host,
-            port=settings.port,
-            log_level=log_level,
-        )
+        uvicorn.run(create_app(settings, reranker=reranker), log_level=log_level, **uvicorn_options(settings))
+
+
+def uvicorn_options(settings: ServerSettings) -> dict[str, Any]:
+    """The connection limits of ``settings`` as ``uvicorn.run`` keyword arguments.
+
+    uvicorn has no deadline for a request's head, so ``http`` is its h11 protocol with one.
+    """
+    from .connections import protocol_with
+    from .logs import uvicorn_log_config
+    from .state import server_secrets
+
+    return {
+        "log_config": uvicorn_log_config(server_secrets(settings)),
+        "host": settings.host,
+        "port": settings.port,
+        "http": protocol_with(settings.header_timeout_s),
+        "limit_concurrency": settings.limit_concurrency,
+        "timeout_keep_alive": settings.timeout_keep_alive_s,
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
+    }

@@ -1,13 +1,13 @@
 """``POST /v1/ask`` and ``POST /v1/documents``: the RAG pipeline over HTTP.
 
 The pipeline (`qwen3_rag.service.RagService`) is synchronous: Elasticsearch calls, embedding,
-reranking and generation all block, so each call runs in a worker thread and the event loop
-keeps serving ``/v1/rerank`` meanwhile.
+reranking and generation all block, so each call runs on the endpoint's own bounded pool
+(`offload.BoundedPool`: 429 when full, 504 past its deadline) and the event loop keeps serving
+``/v1/rerank`` and ``/readyz`` meanwhile.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from typing import Annotated, Any
 
@@ -16,7 +16,9 @@ from fastapi import APIRouter, Depends, HTTPException
 from qwen3_rag.records import SourceText
 from qwen3_rag.stores.base import StoreError
 
+from .offload import BoundedPool
 from .schemas import AskRequest, AskResponse, DocumentsRequest, DocumentsResponse, PassageOut, invalid
+from .security import require_writes
 from .state import ServerState, get_state
 
 router = APIRouter(tags=["rag"])
@@ -35,7 +37,9 @@ except ImportError:  # pragma: no cover - the memory backend needs no Elasticsea
     UNREACHABLE = (ConnectionError, TimeoutError)
 
 UNAVAILABLE = {
-    503: {"description": "The RAG pipeline is disabled, not started, or its store is unreachable."}
+    429: {"description": "As many pipeline calls as allowed are running; retry after `Retry-After`."},
+    503: {"description": "The RAG pipeline is disabled, not started, or its store is unreachable."},
+    504: {"description": "The pipeline call passed its deadline (QWEN3_SERVER_PIPELINE_TIMEOUT_S)."},
 }
 
 
@@ -48,7 +52,7 @@ async def ask(body: AskRequest, state: Annotated[ServerState, Depends(get_state)
     rag = state.require_rag()
     if not body.question.strip():
         invalid(("question",), "question must contain non-whitespace text")
-    answer = await _call(rag.ask, body.question, candidates=body.candidates, top_n=body.top_n)
+    answer = await _call(state.ask_pool, rag.ask, body.question, candidates=body.candidates, top_n=body.top_n)
     return AskResponse(
         answer=answer.answer,
         passages=[
@@ -60,7 +64,11 @@ async def ask(body: AskRequest, state: Annotated[ServerState, Depends(get_state)
 
 
 @router.post(
-    "/v1/documents", response_model=DocumentsResponse, summary="Index documents", responses=UNAVAILABLE
+    "/v1/documents",
+    response_model=DocumentsResponse,
+    summary="Index documents",
+    responses={**UNAVAILABLE, 403: {"description": "Writes are off (QWEN3_SERVER_ALLOW_WRITES)."}},
+    dependencies=[Depends(require_writes)],
 )
 async def add_documents(
     body: DocumentsRequest, state: Annotated[ServerState, Depends(get_state)]
@@ -69,15 +77,15 @@ async def add_documents(
     replaces it rather than duplicating it."""
     rag = state.require_rag()
     sources = [SourceText(text=d.text, source=d.source, meta=dict(d.meta)) for d in body.documents]
-    report = await _call(rag.index_documents, sources)
-    count = await _call(rag.document_count)
+    report = await _call(state.documents_pool, rag.index_documents, sources)
+    count = await _call(state.documents_pool, rag.document_count)
     return DocumentsResponse(indexed=_as_dict(report), document_count=count)
 
 
-async def _call(function: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run a blocking pipeline call in a thread; a store that is down becomes a 503."""
+async def _call(pool: BoundedPool, function: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a blocking pipeline call on ``pool``; a store that is down becomes a 503."""
     try:
-        return await asyncio.to_thread(function, *args, **kwargs)
+        return await pool.run(function, *args, **kwargs)
     except ValueError as error:
         raise HTTPException(422, str(error)) from error
     except (*UNREACHABLE, StoreError) as error:

@@ -4,14 +4,18 @@
 already send: ``query``, ``documents`` as strings or ``{"text": ...}`` objects, ``top_n``,
 ``return_documents``; results carry ``index`` and ``relevance_score``. Unknown fields (Cohere's
 ``max_tokens_per_doc``, Jina's ``truncation``) are ignored, so those clients work by changing a URL.
+
+Every text field is `Text`: JSON may escape a lone surrogate (``"\ud800"``), which Python keeps
+but no tokenizer or UTF-8 encoder accepts, so such a request is refused here with a 422 naming the
+field, before it can meet another request's text in a shared batch.
 """
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 from fastapi import HTTPException
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 
 def invalid(location: tuple[str | int, ...], message: str) -> NoReturn:
@@ -19,10 +23,24 @@ def invalid(location: tuple[str | int, ...], message: str) -> NoReturn:
     raise HTTPException(422, [{"loc": ["body", *location], "msg": message, "type": "value_error"}])
 
 
+def _valid_unicode(text: str) -> str:
+    """Refuse lone surrogates: text must be encodable as UTF-8 to be tokenized or stored."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(
+            f"text must be valid Unicode; found a lone surrogate at character {error.start}"
+        ) from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(_valid_unicode)]
+
+
 class DocumentObject(BaseModel):
     """A document given as an object, as Jina and Cohere v1 allow."""
 
-    text: str = Field(description="The document's text.")
+    text: Text = Field(description="The document's text.")
 
 
 class RerankRequest(BaseModel):
@@ -41,14 +59,26 @@ class RerankRequest(BaseModel):
         }
     )
 
-    query: str = Field(min_length=1, description="The search query.")
+    query: Text = Field(min_length=1, description="The search query.")
     documents: list[str | DocumentObject] = Field(description="Texts to rank, as strings or {'text': ...}.")
     top_n: int | None = Field(None, ge=1, description="Return only the best `top_n` results; all if unset.")
     return_documents: bool = Field(False, description="Include each document's text in its result.")
-    instruction: str | None = Field(
+    instruction: Text | None = Field(
         None, description="Task instruction for the Qwen3 prompt; unset uses the model card's default."
     )
-    model: str | None = Field(None, description="Accepted for compatibility; must name the served model.")
+    model: Text | None = Field(None, description="Accepted for compatibility; must name the served model.")
+
+    @field_validator("documents")
+    @classmethod
+    def _documents_are_valid_unicode(cls, documents: list[Any]) -> list[Any]:
+        # Checked here rather than as `Text` in the union, which would rename its error tags.
+        for index, document in enumerate(documents):
+            if isinstance(document, str):
+                try:
+                    _valid_unicode(document)
+                except ValueError as error:
+                    raise ValueError(f"documents[{index}]: {error}") from None
+        return documents
 
     def texts(self) -> list[str]:
         """The documents as plain strings, in request order."""
@@ -79,7 +109,7 @@ class RerankResponse(BaseModel):
 
 
 class AskRequest(BaseModel):
-    question: str = Field(min_length=1, description="The question to answer from the indexed documents.")
+    question: Text = Field(min_length=1, description="The question to answer from the indexed documents.")
     candidates: int | None = Field(None, ge=1, le=1000, description="Passages retrieved and reranked.")
     top_n: int | None = Field(None, ge=1, le=100, description="Passages kept after reranking and cited.")
 
@@ -99,9 +129,11 @@ class AskResponse(BaseModel):
 
 
 class DocumentIn(BaseModel):
-    text: str = Field(min_length=1)
-    source: str = Field(min_length=1, description="Where the text comes from (file name, URL); cited back.")
-    meta: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    text: Text = Field(min_length=1)
+    source: Text = Field(min_length=1, description="Where the text comes from (file name, URL); cited back.")
+    meta: dict[Text, Text | int | float | bool] = Field(default_factory=dict)
 
 
 class DocumentsRequest(BaseModel):

@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import DirectoryPath, Field
+from pydantic import DirectoryPath, Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
 
 from qwen3_rag.settings import (
     PositiveInt,
@@ -24,6 +25,7 @@ from qwen3_rag.settings import (
 )
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+PositiveFloat = Annotated[float, Field(gt=0)]
 
 
 class ServerSettings(RerankerSettings):
@@ -68,6 +70,61 @@ class ServerSettings(RerankerSettings):
     sample_corpus: DirectoryPath | None = env(
         "QWEN3_SERVER_SAMPLE_CORPUS", None, "Folder indexed at start-up when the document store is empty."
     )
+
+    # The HTTP edge: access control, limits (docs/server.md, "Security, limits and observability").
+    api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = env(
+        "QWEN3_SERVER_API_KEYS",
+        (),
+        "Comma-separated API keys; when set, the API needs `Authorization: Bearer <key>` (else 401). "
+        "Health checks, `/metrics` and the page stay open (secret).",
+    )
+    allow_writes: bool = env(
+        "QWEN3_SERVER_ALLOW_WRITES",
+        False,
+        "Serve `POST /v1/documents` (index, replace a source); off: 403.",
+    )
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = env(
+        "QWEN3_SERVER_ALLOWED_HOSTS",
+        (),
+        "Comma-separated `Host` names accepted (`*.example.com` allowed, `*` any); unset: localhost, "
+        "127.0.0.1, [::1] and `host`. Others get 400 (DNS rebinding).",
+    )
+    ask_concurrency: PositiveInt = env(
+        "QWEN3_SERVER_ASK_CONCURRENCY", 4, "`/v1/ask` pipeline calls at once; one more gets 429."
+    )
+    pipeline_timeout_s: PositiveFloat = env(
+        "QWEN3_SERVER_PIPELINE_TIMEOUT_S",
+        30.0,
+        "Seconds an ask or documents call may take (else 504).",
+    )
+    readiness_timeout_s: PositiveFloat = env(
+        "QWEN3_SERVER_READINESS_TIMEOUT_S", 0.5, "Seconds `/readyz` waits for the document store."
+    )
+    limit_concurrency: PositiveInt = env(
+        "QWEN3_SERVER_LIMIT_CONCURRENCY",
+        256,
+        "Connections and requests served at once; more get 503.",
+    )
+    timeout_keep_alive_s: PositiveInt = env(
+        "QWEN3_SERVER_TIMEOUT_KEEP_ALIVE_S", 5, "Seconds an idle keep-alive connection stays open."
+    )
+    header_timeout_s: PositiveFloat = env(
+        "QWEN3_SERVER_HEADER_TIMEOUT_S", 10.0, "Seconds a client may take to send a request's headers."
+    )
+    body_timeout_s: PositiveFloat = env(
+        "QWEN3_SERVER_BODY_TIMEOUT_S", 30.0, "Seconds a client may take to send a request's body (else 408)."
+    )
+    max_header_bytes: Annotated[int, Field(ge=1024)] = env(
+        "QWEN3_SERVER_MAX_HEADER_BYTES", 16_384, "Largest request head (request line and headers) parsed."
+    )
+
+    @field_validator("api_keys", "allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        """``"a, b"`` (an environment variable) becomes ``("a", "b")``; empty items are dropped."""
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
 
 
 def env_name(field: str) -> str:

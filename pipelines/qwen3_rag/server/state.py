@@ -17,6 +17,8 @@ from fastapi import HTTPException, Request
 from qwen3_rerank import Qwen3Reranker
 
 from .batcher import MicroBatcher
+from .offload import BoundedPool, Probe
+from .redact import secret_values
 from .settings import ServerSettings
 
 CorpusStatus = Literal["not configured", "indexing", "indexed", "already indexed", "failed"]
@@ -46,6 +48,9 @@ class ServerState:
         rag: The pipeline behind ``/v1/ask`` and ``/v1/documents``; ``None`` when disabled or
             when it failed to start (``rag_error`` says why).
         corpus: Progress of indexing the sample corpus at start-up.
+        ask_pool, documents_pool: Threads for the blocking pipeline calls of ``/v1/ask`` and
+            ``/v1/documents``; their sizes are those endpoints' concurrency limits.
+        readiness: The store ping of ``/readyz``, on a thread of its own.
     """
 
     settings: ServerSettings
@@ -56,6 +61,24 @@ class ServerState:
     corpus: CorpusStatus = "not configured"
     corpus_error: str | None = None
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    ask_pool: BoundedPool = field(init=False)
+    documents_pool: BoundedPool = field(init=False)
+    readiness: Probe = field(init=False)
+    secrets: list[str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        settings = self.settings
+        self.secrets = server_secrets(settings)
+        limits = {"timeout_s": settings.pipeline_timeout_s, "retry_after_s": settings.retry_after_seconds}
+        self.ask_pool = BoundedPool("ask", workers=settings.ask_concurrency, **limits)
+        # One indexing call at a time: it embeds every chunk, and a second would only compete.
+        self.documents_pool = BoundedPool("documents", workers=1, **limits)
+        self.readiness = Probe(timeout_s=settings.readiness_timeout_s)
+
+    def close_pools(self) -> None:
+        """Release the pipeline threads (those blocked in a call end when it returns)."""
+        for pool in (self.ask_pool, self.documents_pool, self.readiness):
+            pool.close()
 
     def served_model_names(self) -> set[str]:
         """Names a request's ``model`` may use: the id it was loaded with, or its last path part."""
@@ -70,6 +93,11 @@ class ServerState:
                 f"The RAG pipeline is not available: {self.rag_error or 'disabled (QWEN3_SERVER_RAG=off)'}.",
             )
         return self.rag
+
+
+def server_secrets(settings: ServerSettings) -> list[str]:
+    """What `redact` masks: secret-named environment variables and the server's API keys."""
+    return secret_values(extra=[key.get_secret_value() for key in settings.api_keys])
 
 
 def get_state(request: Request) -> ServerState:

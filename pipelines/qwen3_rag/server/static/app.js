@@ -4,13 +4,27 @@
 
 const $ = (id) => document.getElementById(id);
 
+// The API key the user typed, if the server wants one: kept for this tab only (sessionStorage),
+// sent as a Bearer token with each API call, never put in a URL.
+const KEY_STORAGE = "qwen3-rerank-api-key";
+
+function apiHeaders() {
+  const headers = { "Content-Type": "application/json" };
+  const key = $("api-key").value.trim();
+  if (key) headers.Authorization = `Bearer ${key}`;
+  return headers;
+}
+
 async function postJson(url, body) {
   const response = await fetch(url, {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
+    headers: apiHeaders(),
     body: JSON.stringify(body),
   });
   const payload = await response.json().catch(() => ({}));
+  if (response.status === 401) {
+    throw new Error("401: this server needs an API key; enter it in the API key field above.");
+  }
   if (!response.ok) {
     throw new Error(`${response.status}: ${describeError(payload.detail) || response.statusText}`);
   }
@@ -156,6 +170,8 @@ async function describeServer() {
   }
 }
 
+$("api-key").value = sessionStorage.getItem(KEY_STORAGE) || "";
+$("api-key").addEventListener("change", () => sessionStorage.setItem(KEY_STORAGE, $("api-key").value.trim()));
 $("rerank-form").addEventListener("submit", rerank);
 $("ask-form").addEventListener("submit", ask);
 $("tab-rerank").addEventListener("click", () => showTab("rerank"));

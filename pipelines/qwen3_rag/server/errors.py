@@ -1,0 +1,111 @@
+"""Error responses: bounded, JSON-safe, redacted, and carrying the request id.
+
+FastAPI's own validation handler echoes each invalid input whole, so a 1.9 MB invalid body came
+back as a 4 MB 422, and an input it cannot serialise (``NaN``, a lone surrogate) turned the 422
+into a 500. Here each echoed input is cut to a short excerpt, non-finite numbers and lone
+surrogates are written as text, at most `MAX_ERRORS` errors are listed, and every message is
+passed through `redact` so a store URL with a password never reaches the client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from .redact import redact_json
+from .request_id import current_request_id
+
+logger = logging.getLogger(__name__)
+
+MAX_ERRORS = 20
+MAX_INPUT_CHARS = 200
+MAX_DETAIL_CHARS = 2000
+
+
+def install_error_handlers(app: FastAPI, secrets: list[str]) -> None:
+    """Replace FastAPI's 422/HTTP/500 handlers; ``secrets`` are masked in every error body."""
+
+    async def validation_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        errors = error.errors()
+        body: dict[str, Any] = {"detail": [_bounded_error(item) for item in errors[:MAX_ERRORS]]}
+        if len(errors) > MAX_ERRORS:
+            body["omitted_errors"] = len(errors) - MAX_ERRORS
+        return _respond(422, body, secrets)
+
+    async def http_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, HTTPException)
+        return _respond(error.status_code, {"detail": safe_json(error.detail)}, secrets, error.headers)
+
+    async def server_error(request: Request, error: Exception) -> JSONResponse:
+        logger.exception("Unhandled error while serving %s %s", request.method, request.url.path)
+        return _respond(500, {"detail": "Internal server error; the log has the details."}, secrets)
+
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, server_error)
+
+
+def _respond(
+    status: int, body: dict[str, Any], secrets: list[str], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = redact_json(body, secrets) | {"request_id": current_request_id()}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _bounded_error(error: Any) -> dict[str, Any]:
+    """One pydantic error with its ``input`` cut to an excerpt and everything JSON-safe."""
+    bounded = {
+        "type": error.get("type"),
+        "loc": [safe_json(part) for part in error.get("loc", ())],
+        "msg": safe_text(str(error.get("msg", ""))),
+        "input": excerpt(error.get("input")),
+    }
+    if error.get("ctx"):
+        bounded["ctx"] = {str(key): excerpt(value) for key, value in error["ctx"].items()}
+    return bounded
+
+
+def excerpt(value: Any) -> Any:
+    """``value`` if it is small and JSON-safe, else a text excerpt of at most `MAX_INPUT_CHARS`."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return _cut(safe_text(value))
+    if isinstance(value, dict | list | tuple):
+        text = json.dumps(value, ensure_ascii=False, default=str, allow_nan=True)
+        return safe_json(value) if len(text) <= MAX_INPUT_CHARS else _cut(safe_text(text))
+    return _cut(safe_text(str(value)))
+
+
+def safe_json(value: Any, limit: int = MAX_DETAIL_CHARS) -> Any:
+    """A copy of ``value`` that `json.dumps` accepts with ``allow_nan=False`` and UTF-8 can encode."""
+    if isinstance(value, str):
+        return _cut(safe_text(value), limit)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {safe_text(str(key)): safe_json(item, limit) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [safe_json(item, limit) for item in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return _cut(safe_text(str(value)), limit)
+
+
+def safe_text(text: str) -> str:
+    """Lone surrogates (valid in Python and JSON escapes, not in UTF-8) written as ``\\udXXX``."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _cut(text: str, limit: int = MAX_INPUT_CHARS) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
