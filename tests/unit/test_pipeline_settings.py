@@ -51,9 +51,11 @@ def sample(model: type[SettingsBase], name: str) -> str:
         return "false" if field.default else "true"
     if name == "device":
         return "cuda:1"
+    if "Path" in str(field.annotation):
+        return str(Path(__file__).parent)
     if any(kind is int or typing.get_origin(kind) is typing.Annotated for kind in kinds):
         return str(field.default * 2 if field.default else 333)
-    return str(Path(__file__).parent) if "Path" in str(field.annotation) else "sample-value"
+    return "sample-value"
 
 
 @pytest.mark.parametrize(("variable", "name"), DOCUMENTED)
