@@ -86,16 +86,20 @@ def test_documents_then_ask_answers_with_numbered_sources(reranker: Qwen3Reranke
 
 
 def test_the_pipeline_reranks_with_the_served_model(
-    reranker: Qwen3Reranker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_qwen3_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("QWEN3_RAG_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("QWEN3_RAG_EMBEDDING_MODEL", str(minilm_model_dir()))
     monkeypatch.setenv("QWEN3_RAG_BACKEND", "memory")
-    with TestClient(create_app(ServerSettings(rag="on", device="cpu"), reranker=reranker)) as client:
+    # Built here, not by the module's fixture: the registry is emptied between tests.
+    served = Qwen3Reranker(str(tiny_qwen3_dir), device="cpu", max_length=1024)
+    with TestClient(create_app(ServerSettings(rag="on", device="cpu"), reranker=served)) as client:
         rag = client.app.state.qwen3.rag
-        assert rag.reranker.loaded_model is reranker.loaded_model  # one copy serves both endpoints
-        assert rag.settings.reranker_model == reranker.model_id
+        assert rag.reranker.loaded_model is served.loaded_model  # one copy serves both endpoints
+        assert rag.reranker.config == served.config
+        assert rag.settings.reranker_config() == served.config
         assert client.get("/readyz").json()["rag"] == "ok"
+    served.close()
 
 
 def test_first_start_indexes_the_sample_corpus_and_a_restart_does_not(
