@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -262,7 +263,8 @@ def _failures() -> Iterator[None]:
     try:
         yield
     except ImportError as error:
-        errors.print(f"[red]Error:[/red] {with_install_hint(error)}", markup=True, highlight=False)
+        # escape(): "[haystack-pipelines]" in the hint is text, not a rich markup tag.
+        errors.print(f"[red]Error:[/red] {escape(with_install_hint(error))}", markup=True, highlight=False)
         raise typer.Exit(1) from error
     except (_Failure, StoreError, ValueError, OSError) as error:
         errors.print(f"[red]Error:[/red] {error}", markup=True, highlight=False)
