@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import subprocess
 import sys
 from importlib.metadata import PackageNotFoundError, distribution
 
@@ -95,8 +96,24 @@ def server(model: str) -> None:
     assert len(results) == 2, results
 
 
+def core(model: str) -> None:
+    """The core alone: it reranks, ``--help`` works, and a pipeline command names the extra it needs."""
+    from qwen3_rerank import Qwen3Reranker
+
+    with Qwen3Reranker(model, device="cpu") as reranker:
+        assert reranker.rerank(QUERY, DOCUMENTS, top_k=1)[0].index in (0, 1)
+    cli = [sys.executable, "-c", "from qwen3_rerank.cli import main; main()"]
+    listed = subprocess.run([*cli, "--help"], capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0 and "ask" in listed.stdout, listed.stdout + listed.stderr
+    asked = subprocess.run([*cli, "ask", "anything"], capture_output=True, text=True, timeout=300)
+    output = asked.stdout + asked.stderr
+    assert asked.returncode == 1 and "pip install 'qwen3-rerank[" in output, output
+    assert "Traceback" not in output, output
+
+
 def main(extra: str, model: str) -> None:
     absent = {
+        "core": ["haystack", "llamaindex"],
         "llamaindex": ["haystack"],
         "llamaindex-pipelines": ["haystack"],
         "haystack": ["llamaindex"],
@@ -105,7 +122,9 @@ def main(extra: str, model: str) -> None:
     }[extra]
     for framework in absent:
         assert not installed(FRAMEWORKS[framework]), f"[{extra}] installed {FRAMEWORKS[framework]}"
-    if extra == "llamaindex":
+    if extra == "core":
+        core(model)
+    elif extra == "llamaindex":
         llamaindex(model)
     elif extra == "haystack":
         haystack(model)

@@ -199,3 +199,24 @@ def test_an_index_no_layout_fits_names_the_missing_field_and_the_option(
     assert "no text field 'text' (qwen3-rag) or 'content'" in message
     assert "QWEN3_RAG_INDEX_LAYOUT" in message
     assert "Traceback" not in result.output
+
+
+def test_the_server_answers_from_an_index_an_integration_wrote(
+    settings: Settings, tiny_qwen3_dir: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from qwen3_rag.server import ServerSettings, create_app
+    from qwen3_rerank import Qwen3Reranker
+
+    def pipeline(server_settings: ServerSettings, reranker: Qwen3Reranker) -> RagService:
+        return RagService(settings, reranker=reranker)
+
+    with Qwen3Reranker(str(tiny_qwen3_dir), device="cpu") as reranker:
+        app = create_app(ServerSettings(rag="on"), reranker=reranker, rag_factory=pipeline)
+        with TestClient(app) as client:
+            answer = client.post("/v1/ask", json={"question": QUESTION, "top_n": 3})
+    assert answer.status_code == 200, answer.text
+    passages = answer.json()["passages"]
+    assert [p["rank"] for p in passages] == [1, 2, 3]
+    assert all(p["text"] and p["source"] for p in passages)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -79,6 +80,21 @@ def test_a_missing_framework_names_the_extra_to_install() -> None:
     assert result.returncode == 0, result.stderr
     assert "pip install 'qwen3-rerank[haystack-pipelines]'" in result.stdout
     assert "pip install 'qwen3-rerank[llamaindex-pipelines]'" in result.stdout
+
+
+def test_a_pipeline_command_without_its_framework_prints_the_install_line(tmp_path: Path) -> None:
+    result = run_without_frameworks(
+        f"""
+        import sys
+        from qwen3_rerank.cli import main
+        sys.argv = ["qwen3-rerank", "ask", "anything", "--data-dir", {str(tmp_path)!r}]
+        main()
+        """
+    )
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 1, output
+    assert "pip install 'qwen3-rerank[haystack-pipelines]'" in output
+    assert "Traceback" not in output
 
 
 # stores/memory.py and ingest.py are being rewritten on other branches to drop Haystack's
