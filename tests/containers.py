@@ -12,6 +12,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 STANDIN_IMAGE = os.environ.get("STANDIN_IMAGE", "qwen3-rerank/es-standin:local")
 """The Elasticsearch-compatible stand-in (noida-db) as an image; see docker/es-standin/Dockerfile."""
@@ -53,3 +55,17 @@ def ensure_local_images() -> None:
         timeout=1200,
         env=os.environ | {"STANDIN_IMAGE": STANDIN_IMAGE},
     )
+
+
+def say(pytestconfig: pytest.Config, line: str) -> None:
+    """Write ``line`` to the run's output even under ``-q`` and output capturing (which image, which
+    URL, how long a build took), as pytest's own live logging does."""
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return
+    if capture is None:
+        reporter.write_line(line)
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(line)

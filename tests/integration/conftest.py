@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 from elasticsearch import Elasticsearch
 
-from tests.containers import STANDIN_IMAGE, engine_problem, ensure_local_images, has_image
+from tests.containers import STANDIN_IMAGE, engine_problem, ensure_local_images, has_image, say
 
 STARTUP_TIMEOUT_S = 120
 
@@ -29,7 +29,7 @@ def es_url(pytestconfig: pytest.Config) -> Iterator[str]:
     url = os.environ.get("ES_URL")
     if url:
         _check_answers(url)
-        _say(pytestconfig, f"integration: Elasticsearch at ES_URL={url}")
+        say(pytestconfig, f"integration: Elasticsearch at ES_URL={url}")
         yield url
         return
     problem = engine_problem()
@@ -37,7 +37,7 @@ def es_url(pytestconfig: pytest.Config) -> Iterator[str]:
         pytest.skip(f"no Elasticsearch: ES_URL is not set and {problem}")
     with _standin_container() as container:
         url = f"http://{container.get_container_host_ip()}:{container.get_exposed_port(9200)}"
-        _say(
+        say(
             pytestconfig,
             f"integration: Elasticsearch stand-in container {STANDIN_IMAGE} at {url} (testcontainers)",
         )
@@ -77,13 +77,6 @@ def _check_answers(url: str) -> None:
         pytest.skip(f"ES_URL={url} does not answer: {error}")
     finally:
         client.close()
-
-
-def _say(pytestconfig: pytest.Config, line: str) -> None:
-    """A line in the run's output even under ``-q`` and captured output."""
-    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(line)
 
 
 @pytest.fixture
