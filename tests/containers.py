@@ -19,9 +19,13 @@ STANDIN_IMAGE = os.environ.get("STANDIN_IMAGE", "qwen3-rerank/es-standin:local")
 """The Elasticsearch-compatible stand-in (noida-db) as an image; see docker/es-standin/Dockerfile."""
 
 
-def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run the Docker CLI; on failure the error carries its output, which says what went wrong."""
-    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
+def docker(
+    *args: str, timeout: float = 120, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the Docker CLI in the repository root; on failure the error carries its output."""
+    result = subprocess.run(
+        ["docker", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
     if check and result.returncode != 0:
         raise RuntimeError(
             f"`docker {' '.join(args)}` exited with {result.returncode}:\n{result.stdout}\n{result.stderr}"
