@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-from .conftest import MODELS_IN_CONTAINER, Stack
+from tests.containers import say
+
+from .compose import MODELS_IN_CONTAINER, Stack
 
 pytestmark = pytest.mark.stack
 
@@ -93,8 +95,6 @@ def test_the_page_asks_and_shows_cited_passages_in_chromium(stack: Stack, browse
 
 
 def test_the_index_survives_recreating_the_containers(stack: Stack, pytestconfig: pytest.Config) -> None:
-    from tests.containers import say
-
     before = stack.post(
         "/v1/documents", {"documents": [{"text": "Quokkas live on Rottnest Island.", "source": "quokka.txt"}]}
     )
