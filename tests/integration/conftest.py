@@ -1,8 +1,12 @@
-"""Elasticsearch for the integration tests: a testcontainers container when a Docker engine
-answers, else the cluster at ``ES_URL``, else the tests are skipped with the reason.
+"""Elasticsearch for the integration tests: the cluster at ``ES_URL`` when it is set, else the
+Elasticsearch-compatible stand-in started as a container through testcontainers when a container
+engine answers, else the tests are skipped with the reason.
 
-CI has no Docker engine: it starts the Elasticsearch-compatible ``noida-db`` and sets ``ES_URL``.
-Each test gets its own index, deleted afterwards, so tests never see each other's passages.
+``.ci/test`` leaves ``ES_URL`` unset when an engine answers and the stand-in's image exists (``.ci/setup``
+builds it), and otherwise starts the stand-in as a host process and sets ``ES_URL``; the run's
+output says which one served. Each test gets its own index, deleted afterwards, so tests never see
+each other's passages. The stand-in is not Elasticsearch: where the two disagree, Elasticsearch's
+documentation wins (docs/server.md).
 """
 
 from __future__ import annotations
@@ -14,36 +18,58 @@ from collections.abc import Iterator
 import pytest
 from elasticsearch import Elasticsearch
 
-ELASTICSEARCH_IMAGE = "docker.elastic.co/elasticsearch/elasticsearch:8.15.3"
+from tests.containers import STANDIN_IMAGE, engine_problem, ensure_local_images, has_image, say
 
-
-def _docker_answers() -> bool:
-    try:
-        import docker
-
-        client = docker.from_env()
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except Exception:
-        return False
+STARTUP_TIMEOUT_S = 120
 
 
 @pytest.fixture(scope="session")
-def es_url() -> Iterator[str]:
-    """The URL of a running Elasticsearch 8.x (single node, security off)."""
-    if _docker_answers():
-        from testcontainers.community.elasticsearch import ElasticSearchContainer
-
-        container = ElasticSearchContainer(ELASTICSEARCH_IMAGE, mem_limit="1g")
-        container.with_env("discovery.type", "single-node")
-        with container:
-            yield container.get_url()
-        return
+def es_url(pytestconfig: pytest.Config) -> Iterator[str]:
+    """The URL of a running Elasticsearch 8.x API (single node, security off)."""
     url = os.environ.get("ES_URL")
-    if not url:
-        pytest.skip("no Elasticsearch: no Docker engine answers and ES_URL is not set")
+    if url:
+        _check_answers(url)
+        say(pytestconfig, f"integration: Elasticsearch at ES_URL={url}")
+        yield url
+        return
+    problem = engine_problem()
+    if problem:
+        pytest.skip(f"no Elasticsearch: ES_URL is not set and {problem}")
+    with _standin_container() as container:
+        url = f"http://{container.get_container_host_ip()}:{container.get_exposed_port(9200)}"
+        say(
+            pytestconfig,
+            f"integration: Elasticsearch stand-in container {STANDIN_IMAGE} at {url} (testcontainers)",
+        )
+        yield url
+
+
+def _standin_container():  # -> testcontainers DockerContainer
+    """The stand-in's image as a generic container, published on 127.0.0.1 only, ready once its
+    HTTP port answers. Ryuk (testcontainers' reaper) needs an image from Docker Hub, so it runs only
+    where that image is present; the context manager removes the container either way."""
+    from testcontainers.core.config import ConnectionMode, testcontainers_config
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.wait_strategies import HttpWaitStrategy
+
+    if not has_image(STANDIN_IMAGE):
+        ensure_local_images()
+    if not os.environ.get("TESTCONTAINERS_CONNECTION_MODE"):
+        # The port is published on the engine host's 127.0.0.1, which is this machine for the engine
+        # .ci/setup starts; testcontainers would guess a gateway address where /.dockerenv exists.
+        testcontainers_config.connection_mode_override = ConnectionMode.docker_host
+    if "TESTCONTAINERS_RYUK_DISABLED" not in os.environ and not has_image(testcontainers_config.ryuk_image):
+        testcontainers_config.ryuk_disabled = True
+    container = DockerContainer(STANDIN_IMAGE).waiting_for(
+        HttpWaitStrategy(9200, "/").for_status_code(200).with_startup_timeout(STARTUP_TIMEOUT_S)
+    )
+    # A random port on 127.0.0.1 only (docker-py's (address, port) form, which with_bind_ports lacks):
+    # the stand-in has no authentication.
+    container.ports["9200"] = ("127.0.0.1", None)
+    return container
+
+
+def _check_answers(url: str) -> None:
     client = Elasticsearch(url, request_timeout=10)
     try:
         client.info()
@@ -51,7 +77,6 @@ def es_url() -> Iterator[str]:
         pytest.skip(f"ES_URL={url} does not answer: {error}")
     finally:
         client.close()
-    yield url
 
 
 @pytest.fixture

@@ -1,9 +1,9 @@
 """The structure of docker/docker-compose.yml and docker/Dockerfile.
 
-No Docker engine runs here, so the stack itself is exercised where Docker runs (see
-docs/server.md); these checks catch the mistakes that break ``docker compose up`` silently: an
-app that starts before Elasticsearch is healthy, a setting the app does not read, a missing
-volume or health check.
+The stack itself runs in tests/stack wherever a container engine starts; these checks need none and
+catch the mistakes that break ``docker compose up`` silently or only elsewhere: an app that starts
+before Elasticsearch is healthy, a setting the app does not read, a missing volume or health check,
+a port open to the network, a build that only works with Docker Hub and PyTorch's index in reach.
 """
 
 from __future__ import annotations
@@ -85,6 +85,19 @@ def test_apps_index_the_sample_corpus_from_elasticsearch_with_models_on_a_volume
     assert [port.split(":")[-1] for port in app["ports"]] == ["8000"]
 
 
+@pytest.mark.parametrize("name", APPS)
+def test_apps_are_published_on_localhost_unless_told_otherwise(compose: dict[str, Any], name: str) -> None:
+    (port,) = compose["services"][name]["ports"]
+    assert port.startswith("${QWEN3_PUBLISH_ADDRESS:-127.0.0.1}:"), port
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_apps_pass_the_package_sources_to_the_build(compose: dict[str, Any], name: str) -> None:
+    args = compose["services"][name]["build"]["args"]
+    for arg in ("TORCH_INDEX_URL", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL"):
+        assert args[arg] == f"${{{arg}:-}}", f"{name} does not forward {arg}"
+
+
 def test_gpu_app_builds_cuda_and_reserves_nvidia_devices(compose: dict[str, Any]) -> None:
     gpu = compose["services"]["app-gpu"]
     assert gpu["build"]["args"]["VARIANT"] == "cuda"
@@ -132,6 +145,16 @@ def test_dockerfile_has_cpu_default_cuda_variant_non_root_user_cache_volume_and_
     assert "HF_HOME=/models" in dockerfile
     assert re.search(r"^HEALTHCHECK .*\n.*/healthz", dockerfile, re.MULTILINE)
     assert dockerfile.rstrip().endswith('CMD ["qwen3-rerank", "serve"]')
+
+
+def test_dockerfile_builds_without_a_registry_frontend_or_pytorch_index(dockerfile: str) -> None:
+    assert not re.search(r"^#\s*syntax=", dockerfile, re.MULTILINE), "a syntax line pulls from Docker Hub"
+    for arg in ("TORCH_INDEX_URL", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL"):
+        assert re.search(rf"^ARG {arg}$", dockerfile, re.MULTILINE), arg
+    for context in ("wheels", "certs"):
+        assert re.search(rf"^FROM scratch AS {context}$", dockerfile, re.MULTILINE), context
+        assert dockerfile.count(f"--mount=type=bind,from={context},target=/{context}") == 2, context
+    assert "PIP_CERT=/certs/ca-certificates.crt" in dockerfile
 
 
 def test_the_image_copies_the_sample_corpus_the_compose_file_points_at(dockerfile: str) -> None:
