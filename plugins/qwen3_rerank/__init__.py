@@ -9,14 +9,16 @@ Example:
 
 from .prompt import DEFAULT_INSTRUCTION
 from .registry import ModelRegistry, shared_models
-from .reranker import DEFAULT_MODEL, Qwen3Reranker, RerankResult
+from .reranker import DEFAULT_MODEL, InvalidInput, PreparedRequest, Qwen3Reranker, RerankResult
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_INSTRUCTION",
     "DEFAULT_MODEL",
+    "InvalidInput",
     "ModelRegistry",
+    "PreparedRequest",
     "Qwen3Reranker",
     "RerankResult",
     "__version__",
