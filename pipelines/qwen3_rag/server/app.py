@@ -25,9 +25,9 @@ from fastapi.staticfiles import StaticFiles
 from qwen3_rerank import Qwen3Reranker, __version__
 
 from . import health, rag_api, rerank_api
-from .batcher import MicroBatcher
 from .corpus import index_sample_corpus
 from .limits import RequestSizeLimit
+from .scoring import RerankScheduler
 from .settings import ServerSettings
 from .state import RagPipeline, ServerState
 
@@ -104,14 +104,8 @@ async def _start(
             dtype=settings.dtype,
             max_length=settings.max_length,
         )
-    batcher = MicroBatcher(
-        reranker.score_pairs,
-        queue_size=settings.queue_size,
-        batch_documents=settings.batch_documents,
-        batch_chars=settings.batch_chars,
-    )
-    await batcher.start()
-    state = ServerState(settings=settings, reranker=reranker, batcher=batcher)
+    scheduler = await RerankScheduler.start(reranker, settings)
+    state = ServerState(settings=settings, reranker=reranker, scheduler=scheduler)
     try:
         await _start_rag(state, rag_factory)
     except BaseException:
@@ -130,6 +124,8 @@ async def _start_rag(state: ServerState, rag_factory: RagFactory | None) -> None
         return
     try:
         state.rag = await asyncio.to_thread(rag_factory, settings, state.reranker)
+        if route_reranking := getattr(state.rag, "route_reranking", None):
+            route_reranking(state.scheduler.score_from_thread)  # one queue for every model call
     except Exception as error:
         if settings.rag == "on":
             raise
@@ -147,7 +143,7 @@ async def _stop(state: ServerState, *, close_reranker: bool) -> None:
     for task in list(state.background):
         task.cancel()
     await asyncio.gather(*state.background, return_exceptions=True)
-    await state.batcher.stop()
+    await state.scheduler.stop()
     if state.rag is not None:
         await asyncio.to_thread(state.rag.close)
     if close_reranker:

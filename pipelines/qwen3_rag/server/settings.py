@@ -62,9 +62,25 @@ class ServerSettings(BaseModel):
     batch_documents: int = Field(
         256, ge=1, description="Most documents the micro-batcher scores in one model call."
     )
-    batch_chars: int = Field(
-        400_000, ge=1, description="Most characters the micro-batcher scores in one model call."
+    # --- Work in tokens (issue 13): the limits Text Embeddings Inference and Cohere document --
+    max_batch_tokens: int = Field(
+        16_384,
+        ge=1,
+        description="Most prompt tokens the micro-batcher scores in one model call "
+        "(a larger single request still runs, alone).",
     )
+    max_queued_tokens: int = Field(
+        262_144,
+        ge=1,
+        description="Most prompt tokens waiting for the model; a request that would pass it gets 429.",
+    )
+    max_tokens_per_doc: int = Field(
+        4096,
+        ge=1,
+        description="Documents longer than this many tokens are truncated to it before scoring "
+        "(as Cohere's `max_tokens_per_doc`); the prompt is still capped at `max_length`.",
+    )
+    # ------------------------------------------------------------------------------------------
     retry_after_seconds: int = Field(
         1, ge=1, description="`Retry-After` sent with a 429 when the queue is full."
     )

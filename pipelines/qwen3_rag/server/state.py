@@ -17,6 +17,7 @@ from fastapi import HTTPException, Request
 from qwen3_rerank import Qwen3Reranker
 
 from .batcher import MicroBatcher
+from .scoring import RerankScheduler
 from .settings import ServerSettings
 
 CorpusStatus = Literal["not configured", "indexing", "indexed", "already indexed", "failed"]
@@ -30,6 +31,8 @@ class RagPipeline(Protocol):
     def index_paths(self, paths: Sequence[Path]) -> Any: ...
 
     def ask(self, question: str, *, top_k: int | None = None, top_n: int | None = None) -> Any: ...
+
+    # Optional: ``route_reranking(score)`` makes the pipeline rerank through the server's queue.
 
     def document_count(self) -> int: ...
 
@@ -50,12 +53,17 @@ class ServerState:
 
     settings: ServerSettings
     reranker: Qwen3Reranker
-    batcher: MicroBatcher
+    scheduler: RerankScheduler
     rag: RagPipeline | None = None
     rag_error: str | None = None
     corpus: CorpusStatus = "not configured"
     corpus_error: str | None = None
     background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def batcher(self) -> MicroBatcher:
+        """The one queue in front of the model (its stats and queue depth)."""
+        return self.scheduler.batcher
 
     def served_model_names(self) -> set[str]:
         """Names a request's ``model`` may use: the id it was loaded with, or its last path part."""
