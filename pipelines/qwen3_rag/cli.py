@@ -266,6 +266,7 @@ def _print_index_report(report: IndexReport, total: int, backend: str) -> None:
     table.add_row("files", str(report.files))
     table.add_row("chunks written", str(report.chunks))
     table.add_row("files skipped", str(len(report.skipped)))
+    table.add_row("passages removed (files gone)", str(report.removed))
     table.add_row(f"chunks in the {backend} store", str(total))
     table.add_row("seconds", f"{report.seconds:.1f}")
     console.print(table)
