@@ -140,7 +140,7 @@ def test_the_paths_of_cohere_v2_and_vllm_serve_the_same_api(client: TestClient, 
 
 def test_unknown_fields_from_other_clients_are_ignored(client: TestClient) -> None:
     response = client.post(
-        "/v1/rerank", json={"query": "q", "documents": ["d"], "max_tokens_per_doc": 512, "truncation": True}
+        "/v1/rerank", json={"query": "q", "documents": ["d"], "truncation": True, "rank_fields": ["text"]}
     )
     assert response.status_code == 200
 
@@ -380,3 +380,20 @@ async def test_many_queued_big_requests_get_429_by_tokens(
     assert 0 < codes.count(200) < 64 and codes.count(200) + codes.count(429) == 64
     assert queued_tokens <= 40_000
     assert all(r.headers["Retry-After"] == "1" for r in responses[1:] if r.status_code == 429)
+
+
+def test_max_tokens_per_doc_truncates_like_cohere_and_the_server_caps_it(reranker: Qwen3Reranker) -> None:
+    long = "Paris is the capital of France. " * 40
+    cut_to = {n: reranker._encoder.truncate_text(long, n) for n in (6, 12)}
+    app = create_app(settings(max_tokens_per_doc=12), reranker=reranker)
+    with TestClient(app) as client:
+        asked = client.post("/v1/rerank", json={"query": "q", "documents": [long], "max_tokens_per_doc": 6})
+        capped = client.post(
+            "/v1/rerank", json={"query": "q", "documents": [long], "max_tokens_per_doc": 500}
+        )
+    assert asked.json()["results"][0]["relevance_score"] == pytest.approx(
+        reranker.score("q", [cut_to[6]])[0], abs=1e-5
+    )
+    assert capped.json()["results"][0]["relevance_score"] == pytest.approx(
+        reranker.score("q", [cut_to[12]])[0], abs=1e-5
+    )

@@ -76,7 +76,7 @@ async def rerank(
     check_request(body, texts, state)
     try:
         scores = await cancel_on_disconnect(
-            request, state.scheduler.score(body.query, texts, body.instruction)
+            request, state.scheduler.score(body.query, texts, body.instruction, body.max_tokens_per_doc)
         )
     except InvalidInput as error:  # this request's own text: validated before it met others
         invalid(error.location, str(error))

@@ -2,8 +2,9 @@
 
 ``/v1/rerank`` speaks the dialect that Cohere, Jina, vLLM and Text Embeddings Inference clients
 already send: ``query``, ``documents`` as strings or ``{"text": ...}`` objects, ``top_n``,
-``return_documents``; results carry ``index`` and ``relevance_score``. Unknown fields (Cohere's
-``max_tokens_per_doc``, Jina's ``truncation``) are ignored, so those clients work by changing a URL.
+``return_documents``, Cohere's ``max_tokens_per_doc``; results carry ``index`` and
+``relevance_score``. Unknown fields (Jina's ``truncation``) are ignored, so those clients work by
+changing a URL.
 """
 
 from __future__ import annotations
@@ -49,6 +50,12 @@ class RerankRequest(BaseModel):
         None, description="Task instruction for the Qwen3 prompt; unset uses the model card's default."
     )
     model: str | None = Field(None, description="Accepted for compatibility; must name the served model.")
+    max_tokens_per_doc: int | None = Field(
+        None,
+        ge=1,
+        description="Truncate each document to this many tokens, as Cohere's v2 API does; the "
+        "server's own cap (`QWEN3_SERVER_MAX_TOKENS_PER_DOC`) applies when lower or unset.",
+    )
 
     def texts(self) -> list[str]:
         """The documents as plain strings, in request order."""

@@ -51,9 +51,14 @@ class RerankScheduler:
         return scheduler
 
     async def prepare(
-        self, query: str, documents: Sequence[str], instruction: str | None = None
+        self,
+        query: str,
+        documents: Sequence[str],
+        instruction: str | None = None,
+        max_tokens_per_doc: int | None = None,
     ) -> PreparedRequest:
-        """Validate and tokenize one request off the event loop.
+        """Validate and tokenize one request off the event loop; documents are cut to the lower
+        of ``max_tokens_per_doc`` (the client's) and the server's cap.
 
         Raises:
             qwen3_rerank.InvalidInput: The request's own text cannot be scored (names where).
@@ -63,11 +68,15 @@ class RerankScheduler:
             query,
             documents,
             instruction,
-            max_tokens_per_doc=self.max_tokens_per_doc,
+            max_tokens_per_doc=_lowest(max_tokens_per_doc, self.max_tokens_per_doc),
         )
 
     async def score(
-        self, query: str, documents: Sequence[str], instruction: str | None = None
+        self,
+        query: str,
+        documents: Sequence[str],
+        instruction: str | None = None,
+        max_tokens_per_doc: int | None = None,
     ) -> list[float]:
         """P(yes) per document, in order, scored in a shared batch.
 
@@ -75,7 +84,7 @@ class RerankScheduler:
             qwen3_rerank.InvalidInput: As `prepare`.
             QueueFullError: The queue is full (in requests or tokens).
         """
-        prepared = await self.prepare(query, documents, instruction)
+        prepared = await self.prepare(query, documents, instruction, max_tokens_per_doc)
         return await self.batcher.submit(
             prepared, tokens=prepared.tokens, documents=prepared.documents, group=instruction
         )
@@ -92,3 +101,8 @@ class RerankScheduler:
 
     async def stop(self) -> None:
         await self.batcher.stop()
+
+
+def _lowest(*limits: int | None) -> int | None:
+    """The strictest of the limits that are set."""
+    return min((limit for limit in limits if limit is not None), default=None)
