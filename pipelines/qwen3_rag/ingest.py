@@ -152,20 +152,14 @@ def _walk(root: Path, skipped: list[Skipped]) -> Iterator[Path]:
     """Files under ``root`` in name order, without following links out of it or into loops."""
     for folder, directories, files in os.walk(root):
         here = Path(folder)
+        walked = []
         for name in sorted(directories):
-            child = here / name
-            reason = (
-                "hidden"
-                if name.startswith(".")
-                else "link to a folder, not followed"
-                if child.is_symlink()
-                else None
-            )
+            reason = _not_walked(here / name)
             if reason:
-                skipped.append(_skip(child, reason))
-        directories[:] = sorted(
-            d for d in directories if not d.startswith(".") and not (here / d).is_symlink()
-        )
+                skipped.append(_skip(here / name, reason))
+            else:
+                walked.append(name)
+        directories[:] = walked
         for name in sorted(files):
             child = here / name
             reason = _not_indexed(root, child)
@@ -173,6 +167,15 @@ def _walk(root: Path, skipped: list[Skipped]) -> Iterator[Path]:
                 skipped.append(_skip(child, reason))
             else:
                 yield child.resolve()
+
+
+def _not_walked(folder: Path) -> str | None:
+    """Why a sub-folder is not entered (hidden, or a link that could leave the tree or loop)."""
+    if folder.name.startswith("."):
+        return "hidden"
+    if folder.is_symlink():
+        return "link to a folder, not followed"
+    return None
 
 
 def _not_indexed(root: Path, file: Path) -> str | None:
