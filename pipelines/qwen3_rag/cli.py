@@ -227,9 +227,10 @@ def _configure_logging() -> None:
 
 
 def _print_index_report(report: IndexReport, total: int, backend: str) -> None:
+    removed = f"; removed {report.removed} passages of files that are gone" if report.removed else ""
     console.print(
         f"Indexed {report.files} files into {report.chunks} chunks in {report.seconds:.1f} s; "
-        f"the {backend} store holds {total} chunks."
+        f"the {backend} store holds {total} chunks{removed}."
     )
     for skipped in report.skipped:
         errors.print(f"[yellow]skipped[/yellow] {skipped.path}: {skipped.reason}", highlight=False)

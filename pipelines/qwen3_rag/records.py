@@ -89,9 +89,11 @@ class Skipped:
 
 @dataclass
 class IndexReport:
-    """What indexing did: files read, chunks written, files skipped with their reasons."""
+    """What indexing did: files read, chunks written, files skipped with their reasons, and
+    passages removed because their file is gone from a re-indexed folder."""
 
     files: int = 0
     chunks: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
+    removed: int = 0

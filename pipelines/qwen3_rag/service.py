@@ -14,9 +14,11 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import threading
 import time
-from collections.abc import Iterable, Sequence, Sized
+from collections.abc import Callable, Iterable, Sequence, Sized
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -37,6 +39,10 @@ if TYPE_CHECKING:
 
 # Chunks embedded and written together when indexing (bounds memory on large corpora).
 WRITE_BATCH_CHUNKS = 512
+
+RerankScores = Callable[[str, Sequence[str], "str | None"], list[float]]
+"""``score(question, texts, instruction) -> P(yes) per text``: a scorer outside the pipeline
+(the HTTP server's queue) that reranking goes through instead of calling the model itself."""
 
 
 class FrameworkPipeline(Protocol):
@@ -71,6 +77,13 @@ class RagService:
         self._reranker: Qwen3Reranker | None = None if reranker is None else share(reranker)
         self._retriever: HybridRetriever | None = None
         self._framework: FrameworkPipeline | None = None
+        self._rerank_scores: RerankScores | None = None
+
+    def route_reranking(self, score: RerankScores) -> None:
+        """Rerank through ``score`` from now on, e.g. the server's one queue in front of the
+        model, so that ``ask`` and the server's ``/v1/rerank`` never run two model calls at once
+        and share its limits. Generation still uses the chosen framework."""
+        self._rerank_scores = score
 
     @property
     def embedder(self) -> Embedder:
@@ -134,11 +147,16 @@ class RagService:
 
     def index_paths(self, paths: Sequence[Path], *, show_progress: bool = False) -> IndexReport:
         """Index files (.txt, .md, .html, .pdf) and directories (recursively); unreadable files
-        are skipped and listed in the report with the reason."""
+        are skipped and listed in the report with the reason. Re-indexing a folder removes the
+        passages of files no longer in it (``report.removed`` counts them)."""
         started = time.perf_counter()
         sources, skipped = read_paths(paths)
         report = self.index_documents(sources, show_progress=show_progress)
         report.skipped = skipped
+        present = {source.source for source in sources} | {entry.path for entry in skipped}
+        for folder in (Path(path).resolve() for path in paths):
+            if folder.is_dir():  # a re-indexed folder: passages of files gone from it go too
+                report.removed += self._store.prune(str(folder) + os.sep, present)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -160,7 +178,7 @@ class RagService:
         retrieval = self.retrieve(question, candidates=candidates)
         timings.update(retrieval.timings)
         started = time.perf_counter()
-        reranked = self.framework.rerank(question, retrieval.fused, top_n) if retrieval.fused else []
+        reranked = self._rerank(question, retrieval.fused, top_n) if retrieval.fused else []
         timings["rerank"] = time.perf_counter() - started
         started = time.perf_counter()
         text = self.framework.generate(question, reranked)
@@ -199,6 +217,16 @@ class RagService:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def _rerank(self, question: str, passages: Sequence[Passage], top_n: int) -> list[Passage]:
+        if self._rerank_scores is None:
+            return self.framework.rerank(question, passages, top_n)
+        scores = self._rerank_scores(question, [p.text for p in passages], self.settings.instruction)
+        order = sorted(range(len(passages)), key=lambda index: -scores[index])[:top_n]
+        return [
+            dataclasses.replace(passages[index], score=scores[index], rank=rank)
+            for rank, index in enumerate(order, start=1)
+        ]
 
     def _load_models(self) -> float:
         """Load the embedder, the reranker and the framework's components; the seconds it took

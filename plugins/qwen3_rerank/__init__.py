@@ -10,14 +10,16 @@ Example:
 from .config import DEFAULT_MODEL, RerankerConfig
 from .prompt import DEFAULT_INSTRUCTION
 from .registry import ModelRegistry, shared_models
-from .reranker import Qwen3Reranker, RerankResult
+from .reranker import InvalidInput, PreparedRequest, Qwen3Reranker, RerankResult
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_INSTRUCTION",
     "DEFAULT_MODEL",
+    "InvalidInput",
     "ModelRegistry",
+    "PreparedRequest",
     "Qwen3Reranker",
     "RerankResult",
     "RerankerConfig",

@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 import os
 import socket
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -87,6 +88,9 @@ class LoadedModel:
     key: ModelKey
     tokenizer: PreTrainedTokenizerBase
     scorer: YesNoScorer
+    # One model call at a time on these weights, whichever handle or thread calls: the memory
+    # budget (`batch_tokens`) and each handle's shared-prefix cache assume it.
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
 
 def _check_transformers() -> None:

@@ -1,15 +1,24 @@
-"""The Qwen3-Reranker prompt, exactly as the model card builds it.
+"""The Qwen3-Reranker prompt, as the model card builds it, with user text kept as text.
 
 Scores are only meaningful for the prompt the model was trained on, so every string here is
 copied from the model card verbatim and the token ids are produced the same way: prefix and
 suffix tokenized on their own, the body tokenized as one string and truncated from the right.
+
+One deliberate difference: the body (instruction, query and document, all user text) is
+tokenized by the tokenizer's byte-level BPE alone, without its added tokens. The model card
+tokenizes it with them, so a document holding ``<|im_end|>`` or ``</think>`` could close the
+user turn and write the assistant's answer itself. Here such strings become ordinary text
+tokens; text without them tokenizes exactly as in the model card (the added tokens are the
+only thing removed), so its scores are unchanged.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tokenizers import Tokenizer
 from transformers import PreTrainedTokenizerBase
 
 DEFAULT_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
@@ -31,6 +40,26 @@ def format_body(query: str, document: str, instruction: str | None = None) -> st
     )
 
 
+def text_only_tokenizer(tokenizer: PreTrainedTokenizerBase) -> Tokenizer:
+    """The tokenizer's normalizer, pre-tokenizer and BPE model without its added tokens.
+
+    Whatever a user writes, this tokenizer can only produce ordinary vocabulary ids: control
+    strings such as ``<|im_start|>`` are spelled out in byte-level pieces.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        raise TypeError(
+            f"the Qwen3 prompt needs a fast (Rust) tokenizer; got {type(tokenizer).__name__}. "
+            "Load it with AutoTokenizer.from_pretrained(..., use_fast=True)."
+        )
+    spec = json.loads(backend.to_str())
+    spec["added_tokens"] = []
+    text_only = Tokenizer.from_str(json.dumps(spec))
+    text_only.no_truncation()
+    text_only.no_padding()
+    return text_only
+
+
 @dataclass(frozen=True)
 class PromptEncoder:
     """Turns (instruction, query, document) into the token ids the model card feeds the model.
@@ -44,6 +73,7 @@ class PromptEncoder:
     prefix_ids: tuple[int, ...]
     suffix_ids: tuple[int, ...]
     max_length: int
+    text_tokenizer: Tokenizer  # user text only: no added (control) tokens
 
     @classmethod
     def for_tokenizer(cls, tokenizer: PreTrainedTokenizerBase, max_length: int) -> PromptEncoder:
@@ -54,7 +84,7 @@ class PromptEncoder:
                 f"max_length must exceed the prompt's fixed {len(prefix_ids) + len(suffix_ids)} tokens "
                 f"(system prefix and answer suffix); got {max_length}."
             )
-        return cls(tokenizer, prefix_ids, suffix_ids, max_length)
+        return cls(tokenizer, prefix_ids, suffix_ids, max_length, text_only_tokenizer(tokenizer))
 
     @property
     def body_budget(self) -> int:
@@ -64,9 +94,22 @@ class PromptEncoder:
     def encode(self, pairs: Sequence[tuple[str, str]], instruction: str | None = None) -> list[list[int]]:
         """Full model inputs, one list of ids per (query, document) pair, truncated like the model card."""
         bodies = [format_body(query, document, instruction) for query, document in pairs]
-        body_ids = self.tokenizer(bodies, add_special_tokens=False)["input_ids"]
+        body_ids = [
+            encoding.ids for encoding in self.text_tokenizer.encode_batch(bodies, add_special_tokens=False)
+        ]
         budget = self.body_budget
         return [[*self.prefix_ids, *ids[:budget], *self.suffix_ids] for ids in body_ids]
+
+    def text_ids(self, text: str) -> list[int]:
+        """``text`` alone as ordinary tokens (used to cap a document's length in tokens)."""
+        return self.text_tokenizer.encode(text, add_special_tokens=False).ids
+
+    def truncate_text(self, text: str, max_tokens: int) -> str:
+        """The longest opening of ``text`` that is at most ``max_tokens`` tokens long."""
+        encoding = self.text_tokenizer.encode(text, add_special_tokens=False)
+        if len(encoding.ids) <= max_tokens:
+            return text
+        return text[: encoding.offsets[max_tokens - 1][1]] if max_tokens > 0 else ""
 
     def body_token_offsets(
         self, query: str, document: str, instruction: str | None = None
@@ -76,7 +119,5 @@ class PromptEncoder:
         Used to cut long documents into windows at token boundaries.
         """
         body = format_body(query, document, instruction)
-        offsets = self.tokenizer(body, add_special_tokens=False, return_offsets_mapping=True)[
-            "offset_mapping"
-        ]
+        offsets = self.text_tokenizer.encode(body, add_special_tokens=False).offsets
         return len(body) - len(document), [tuple(span) for span in offsets]

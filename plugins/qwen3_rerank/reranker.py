@@ -35,6 +35,33 @@ class RerankResult:
     windows: int = 1
 
 
+class InvalidInput(ValueError):
+    """A request's own text cannot be scored; ``location`` names the argument, e.g.
+    ``("documents", 3)``, so a server can answer 4xx pointing at it."""
+
+    def __init__(self, location: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.location = location
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """One request, validated and tokenized on its own, ready to share a model call.
+
+    ``inputs`` are complete prompts (token ids); ``owners[i]`` is the document that ``inputs[i]``
+    belongs to (several with ``long_documents="window"``). Made by `Qwen3Reranker.prepare`.
+    """
+
+    inputs: tuple[tuple[int, ...], ...]
+    owners: tuple[int, ...]
+    documents: int
+
+    @property
+    def tokens(self) -> int:
+        """Tokens the model will read for this request: the unit of work a server budgets."""
+        return sum(len(ids) for ids in self.inputs)
+
+
 @dataclass(frozen=True)
 class _Item:
     """One model input: a (query, text) pair and the input document it belongs to."""
@@ -189,6 +216,64 @@ class Qwen3Reranker:
         ranked = sorted(range(len(scores)), key=lambda index: -scores[index])[:top_n]
         return [RerankResult(index, scores[index], documents[index], windows[index]) for index in ranked]
 
+    # --- Requests prepared alone, scored together (servers) ----------------------------------
+
+    def prepare(
+        self,
+        query: str,
+        documents: Sequence[str],
+        instruction: str | None = None,
+        *,
+        max_tokens_per_doc: int | None = None,
+    ) -> PreparedRequest:
+        """Validate and tokenize one request by itself, so that its errors stay its own.
+
+        A server calls this per request before requests meet in a batch, then scores many
+        prepared requests in one `score_prepared` call. ``max_tokens_per_doc`` cuts each document
+        to that many tokens first (as Cohere's parameter of that name does); the whole prompt is
+        then still truncated to ``max_length`` (or windowed) as in `score`.
+
+        Raises:
+            InvalidInput: The query is empty, or a text is not a str or not valid Unicode
+                (a lone surrogate); ``location`` names the argument.
+        """
+        _check_query(query)
+        if instruction is not None:
+            _check_text(instruction, ("instruction",))
+        if max_tokens_per_doc is not None:
+            check_positive("max_tokens_per_doc", max_tokens_per_doc)
+        texts = list(self._items((query, document) for document in documents))
+        if max_tokens_per_doc is not None:
+            texts = [(i, q, self._encoder.truncate_text(d, max_tokens_per_doc)) for i, q, d in texts]
+        instruction = self.instruction if instruction is None else instruction
+        items = self._expand(texts, instruction)
+        encoded = self._encoder.encode([(item.query, item.text) for item in items], instruction)
+        return PreparedRequest(
+            inputs=tuple(tuple(ids) for ids in encoded),
+            owners=tuple(item.owner for item in items),
+            documents=len(texts),
+        )
+
+    def score_prepared(self, requests: Sequence[PreparedRequest]) -> list[list[float]]:
+        """P(yes) per document of each request, in one model call over all of them.
+
+        Scores equal scoring each request alone (``score``): batching and the shared prefix
+        change no score. Safe to call from several threads; calls run one at a time.
+        """
+        encoded = [ids for request in requests for ids in request.inputs]
+        flat = self._score_encoded(encoded) if encoded else []
+        results: list[list[float]] = []
+        start = 0
+        for request in requests:
+            scores = [float("-inf")] * request.documents
+            for owner, score in zip(request.owners, flat[start : start + len(request.inputs)], strict=True):
+                scores[owner] = max(scores[owner], score)
+            results.append(scores)
+            start += len(request.inputs)
+        return results
+
+    # -----------------------------------------------------------------------------------------
+
     def close(self) -> None:
         """Release this reranker's hold on the shared weights (freed when no one else holds them)."""
         self._model = None
@@ -208,6 +293,7 @@ class Qwen3Reranker:
         for index, (query, document) in enumerate(pairs):
             if not isinstance(document, str):
                 raise TypeError(f"documents[{index}] must be a str; got {type(document).__name__}.")
+            _check_text(document, ("documents", index))
             yield index, query, document
 
     def _score_items(
@@ -240,7 +326,15 @@ class Qwen3Reranker:
         ]
 
     def _score_chunk(self, items: Sequence[_Item], instruction: str | None) -> list[float]:
-        encoded = self._encoder.encode([(item.query, item.text) for item in items], instruction)
+        return self._score_encoded(
+            self._encoder.encode([(item.query, item.text) for item in items], instruction)
+        )
+
+    def _score_encoded(self, encoded: Sequence[Sequence[int]]) -> list[float]:
+        with self.loaded_model.lock:  # shared by every handle on these weights
+            return self._score_encoded_locked(encoded)
+
+    def _score_encoded_locked(self, encoded: Sequence[Sequence[int]]) -> list[float]:
         # Every sequence keeps at least its last token out of the shared prefix: that is where
         # the answer is read.
         shared = min(common_prefix_length(encoded), min(len(ids) for ids in encoded) - 1)
@@ -271,7 +365,23 @@ def _check_query(query: object, name: str = "query") -> None:
     if not isinstance(query, str):
         raise TypeError(f"{name} must be a str; got {type(query).__name__}.")
     if not query.strip():
-        raise ValueError(f"{name} must be a non-empty string; got {query!r}.")
+        raise InvalidInput((name,), f"{name} must be a non-empty string; got {query!r}.")
+    _check_text(query, (name,))
+
+
+def _check_text(text: str, location: tuple[str | int, ...]) -> None:
+    """Text the tokenizer can read: Python strings may hold lone surrogates, UTF-8 cannot."""
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        name = location[0] + "".join(f"[{part}]" for part in location[1:])
+        raise InvalidInput(
+            location,
+            f"{name} is not valid Unicode text: lone surrogate {text[error.start]!r} at character "
+            f"{error.start}; send UTF-8 text.",
+        ) from None
 
 
 def share(reranker: Qwen3Reranker | None, **settings: Any) -> Qwen3Reranker:

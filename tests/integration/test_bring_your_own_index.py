@@ -204,10 +204,9 @@ def test_an_index_no_layout_fits_names_the_missing_field_and_the_option(
 def test_the_server_answers_from_an_index_an_integration_wrote(
     settings: Settings, tiny_qwen3_dir: Path
 ) -> None:
-    from fastapi.testclient import TestClient
-
     from qwen3_rag.server import ServerSettings, create_app
     from qwen3_rerank import Qwen3Reranker
+    from tests.server_client import LocalTestClient as TestClient
 
     def pipeline(server_settings: ServerSettings, reranker: Qwen3Reranker) -> RagService:
         return RagService(settings, reranker=reranker)

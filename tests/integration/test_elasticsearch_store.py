@@ -84,3 +84,16 @@ def test_a_missing_index_says_to_run_index(es_url: str, index_name: str) -> None
 def test_a_different_embedding_dimension_is_refused(store: ElasticsearchStore) -> None:
     with pytest.raises(StoreError, match="holds 3-dimensional embeddings but the embedding model gives 2"):
         store.write([Chunk.create("x", "x.md", 0)], [[1.0, 0.0]])
+
+
+def test_prune_deletes_chunks_of_sources_gone_from_a_folder_only(store: ElasticsearchStore) -> None:
+    folder = [
+        Chunk.create("Kept text.", "/docs/kept.md", 0),
+        Chunk.create("Gone text.", "/docs/gone.md", 0),
+        Chunk.create("Neighbour text.", "/docs-other/n.md", 0),
+    ]
+    store.write(folder, [[0.0, 0.0, 1.0]] * 3)
+    assert store.prune("/docs/", {"/docs/kept.md"}) == 1
+    remaining = {hit.source for hit in store.knn([0.0, 0.0, 1.0], top_k=10)}
+    assert {"/docs/kept.md", "/docs-other/n.md", "space.md", "food.md"} <= remaining
+    assert "/docs/gone.md" not in remaining

@@ -7,12 +7,12 @@ import time
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
 from qwen3_rag.server import ServerSettings, create_app
 from qwen3_rag.service import RagService
 from qwen3_rag.testing import SAMPLES_DIR, offline_settings
 from qwen3_rerank import Qwen3Reranker
+from tests.server_client import LocalTestClient as TestClient
 
 pytestmark = pytest.mark.integration
 

@@ -46,14 +46,62 @@ def test_an_explicit_file_of_unsupported_type_is_skipped_not_ignored(tmp_path: P
     assert "unsupported file type '.png'" in skipped[0].reason
 
 
-def test_directories_skip_hidden_and_unsupported_files(tmp_path: Path) -> None:
+def test_directories_skip_hidden_and_unsupported_files_and_list_them(tmp_path: Path) -> None:
     (tmp_path / ".git").mkdir()
     (tmp_path / ".git" / "notes.txt").write_text("hidden", encoding="utf-8")
     (tmp_path / "data.bin").write_bytes(b"\x00\x01")
+    (tmp_path / "table.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    (tmp_path / "LICENSE").write_text("MIT", encoding="utf-8")
     (tmp_path / "doc.txt").write_text("visible", encoding="utf-8")
     sources, skipped = read_paths([tmp_path])
     assert [Path(s.source).name for s in sources] == ["doc.txt"]
-    assert skipped == []
+    reasons = {Path(s.path).name: s.reason for s in skipped}
+    assert reasons[".git"] == "hidden"
+    assert "notes.txt" not in reasons, "a hidden folder is listed once, not walked"
+    assert reasons["data.bin"].startswith("unsupported file type '.bin'")
+    assert reasons["table.csv"].startswith("unsupported file type '.csv'")
+    assert reasons["LICENSE"].startswith("unsupported file type '(none)'")
+
+
+def test_links_that_leave_the_folder_are_listed_not_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("not for the index", encoding="utf-8")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "own.md").write_text("Inside.", encoding="utf-8")
+    (folder / "leak.txt").symlink_to(outside / "secret.txt")
+    (folder / "alias.md").symlink_to(folder / "own.md")
+    (folder / "elsewhere").symlink_to(outside, target_is_directory=True)
+    sources, skipped = read_paths([folder])
+    assert {Path(s.source).name for s in sources} == {"own.md"}
+    assert all("not for the index" not in s.text for s in sources)
+    reasons = {Path(s.path).name: s.reason for s in skipped}
+    assert "outside the folder" in reasons["leak.txt"]
+    assert "not followed" in reasons["elsewhere"]
+
+
+def test_a_file_over_the_size_limit_is_skipped_with_its_size(tmp_path: Path) -> None:
+    (tmp_path / "big.txt").write_text("word " * 1000, encoding="utf-8")
+    (tmp_path / "small.txt").write_text("word", encoding="utf-8")
+    sources, skipped = read_paths([tmp_path], max_file_bytes=1000)
+    assert [Path(s.source).name for s in sources] == ["small.txt"]
+    assert skipped[0].reason == "too big: 5000 bytes, the limit is 1000"
+
+
+def test_a_ten_megabyte_text_is_split_without_failing() -> None:
+    paragraph = "The river carries silt to the delta, where it settles and builds new land. " * 8
+    text = "\n\n".join(f"Part {i}. {paragraph}" for i in range(17_000))
+    assert len(text) > 10_000_000
+    chunks = Chunker(size=160, overlap=32).split(SourceText(text, "huge.txt"))
+    assert len(chunks) > 10_000
+    assert chunks[0].text.startswith("Part 0.") and "Part 16999." in chunks[-1].text
+
+
+def test_a_long_line_without_sentence_breaks_is_split_too() -> None:
+    text = "x" * 2_000_000  # no spaces, no punctuation: nothing for a sentence regex to hold on to
+    chunks = Chunker(size=256, overlap=0).split(SourceText(text, "blob.txt"))
+    assert "".join(c.text for c in chunks) == text
 
 
 def test_a_missing_path_is_an_error(tmp_path: Path) -> None:

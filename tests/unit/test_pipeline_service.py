@@ -94,6 +94,24 @@ def test_reindexing_replaces_instead_of_duplicating(tmp_path: Path, tiny_qwen3_d
         assert service.document_count() == count == first.chunks
 
 
+def test_reindexing_a_folder_removes_the_passages_of_files_gone_from_it(
+    tmp_path: Path, tiny_qwen3_dir: Path
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("Tea is brewed from leaves.", encoding="utf-8")
+    (folder / "gone.txt").write_text("Coffee is brewed from beans.", encoding="utf-8")
+    elsewhere = tmp_path / "docs-archive.txt"  # shares the folder's name as a prefix, not its path
+    elsewhere.write_text("Cocoa is made from pods.", encoding="utf-8")
+    with RagService(settings_for(tmp_path, tiny_qwen3_dir)) as service:
+        service.index_paths([folder, elsewhere])
+        (folder / "gone.txt").unlink()
+        report = service.index_paths([folder])
+        sources = {Path(p.source).name for p in service.retrieve("brewed", top_k=10).fused}
+    assert report.removed == 1
+    assert sources == {"keep.txt", "docs-archive.txt"}
+
+
 def test_the_index_persists_for_a_new_service(tmp_path: Path, tiny_qwen3_dir: Path) -> None:
     with RagService(settings_for(tmp_path, tiny_qwen3_dir)) as service:
         service.index_documents([SourceText("The capital of Australia is Canberra.", "facts.txt")])

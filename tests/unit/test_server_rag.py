@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -199,7 +200,7 @@ def test_readyz_reports_model_and_batcher(reranker: Qwen3Reranker) -> None:
     assert body["status"] == "ready"
     assert body["model"] == reranker.model_id and body["device"] == "cpu"
     assert body["batcher"] == "running"
-    assert body["batches"]["pairs"] == 2
+    assert body["batches"]["documents"] == 2
 
 
 def test_the_page_is_served_with_both_forms(reranker: Qwen3Reranker) -> None:
@@ -208,3 +209,35 @@ def test_the_page_is_served_with_both_forms(reranker: Qwen3Reranker) -> None:
         script = client.get("/static/app.js")
     assert page.status_code == 200 and 'id="rerank-form"' in page.text and 'id="ask-form"' in page.text
     assert script.status_code == 200 and "/v1/rerank" in script.text
+
+
+def test_ask_and_rerank_from_eight_threads_share_one_queue_and_get_serial_scores(
+    reranker: Qwen3Reranker, tmp_path: Path
+) -> None:
+    questions = ["At what temperature does water boil?", "Where is the Nile?"] * 2
+    rerank_bodies = [
+        {"query": q, "documents": [WATER, "The Nile is a long river in Africa."]} for q in questions
+    ]
+    app = create_app(ServerSettings(rag="on"), reranker=reranker, rag_factory=embedded_pipeline(tmp_path))
+    with TestClient(app) as client:
+        documents = [
+            {"text": WATER, "source": "water.txt"},
+            {"text": "The Nile is in Africa.", "source": "nile.txt"},
+        ]
+        assert client.post("/v1/documents", json={"documents": documents}).status_code == 200
+        calls = [("/v1/ask", {"question": q, "top_n": 2}) for q in questions]
+        calls += [("/v1/rerank", body) for body in rerank_bodies]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            responses = list(pool.map(lambda call: client.post(call[0], json=call[1]), calls))
+        requests = client.app.state.qwen3.batcher.stats.requests
+    assert [r.status_code for r in responses] == [200] * 8
+    assert requests == 8, "every model call, /v1/ask's included, went through the one batcher"
+    for question, response in zip(questions, responses[:4], strict=True):
+        passages = response.json()["passages"]
+        serial = reranker.score(question, [p["text"] for p in passages])
+        assert [p["score"] for p in passages] == pytest.approx(serial, abs=1e-5)
+        assert serial == sorted(serial, reverse=True)
+    for body, response in zip(rerank_bodies, responses[4:], strict=True):
+        by_index = {r["index"]: r["relevance_score"] for r in response.json()["results"]}
+        serial = reranker.score(body["query"], body["documents"])
+        assert [by_index[i] for i in range(2)] == pytest.approx(serial, abs=1e-5)

@@ -15,7 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from qwen3_rag.server import ServerSettings, create_app
-from qwen3_rerank import Qwen3Reranker
+from qwen3_rerank import PreparedRequest, Qwen3Reranker
 from tests.server_client import LocalTestClient as TestClient
 
 DOCUMENTS = [
@@ -47,20 +47,20 @@ def client(reranker: Qwen3Reranker) -> Iterator[TestClient]:
 
 
 class Gate:
-    """Wraps ``score_pairs`` so the first model call blocks until released: requests sent
+    """Wraps ``score_prepared`` so the first model call blocks until released: requests sent
     meanwhile pile up in the queue, which makes coalescing deterministic to observe."""
 
     def __init__(self, reranker: Qwen3Reranker) -> None:
-        self._score_pairs = reranker.score_pairs
+        self._score_prepared = reranker.score_prepared
         self.calls = 0
         self.busy = threading.Event()
         self.open = threading.Event()
 
-    def __call__(self, pairs: list[tuple[str, str]], instruction: str | None = None) -> list[float]:
+    def __call__(self, requests: list[PreparedRequest]) -> list[list[float]]:
         self.calls += 1
         self.busy.set()
         self.open.wait(timeout=30)
-        return self._score_pairs(pairs, instruction)
+        return self._score_prepared(requests)
 
 
 @asynccontextmanager
@@ -140,7 +140,7 @@ def test_the_paths_of_cohere_v2_and_vllm_serve_the_same_api(client: TestClient, 
 
 def test_unknown_fields_from_other_clients_are_ignored(client: TestClient) -> None:
     response = client.post(
-        "/v1/rerank", json={"query": "q", "documents": ["d"], "max_tokens_per_doc": 512, "truncation": True}
+        "/v1/rerank", json={"query": "q", "documents": ["d"], "truncation": True, "rank_fields": ["text"]}
     )
     assert response.status_code == 200
 
@@ -206,7 +206,7 @@ async def test_parallel_requests_are_coalesced_and_each_gets_its_own_scores(
     requests = [{"query": q, "documents": DOCUMENTS[: 1 + i % 4]} for i, q in enumerate(queries)]
     alone = [reranker.score(r["query"], r["documents"]) for r in requests]
     gate = Gate(reranker)
-    monkeypatch.setattr(reranker, "score_pairs", gate)
+    monkeypatch.setattr(reranker, "score_prepared", gate)
     app = create_app(settings(), reranker=reranker)
     async with running(app) as client:
         first = asyncio.create_task(client.post("/v1/rerank", json=requests[0]))
@@ -228,7 +228,7 @@ async def test_a_full_queue_answers_429_with_retry_after(
     reranker: Qwen3Reranker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gate = Gate(reranker)
-    monkeypatch.setattr(reranker, "score_pairs", gate)
+    monkeypatch.setattr(reranker, "score_prepared", gate)
     app = create_app(settings(queue_size=1, retry_after_seconds=3), reranker=reranker)
     body = {"query": "q", "documents": ["d"]}
     async with running(app) as client:
@@ -247,7 +247,7 @@ async def test_a_client_that_disconnects_cancels_its_pending_work(
     reranker: Qwen3Reranker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gate = Gate(reranker)
-    monkeypatch.setattr(reranker, "score_pairs", gate)
+    monkeypatch.setattr(reranker, "score_prepared", gate)
     app = create_app(settings(), reranker=reranker)
     async with running(app) as client:
         busy = asyncio.create_task(client.post("/v1/rerank", json={"query": "q", "documents": ["d"]}))
@@ -301,3 +301,103 @@ def test_openapi_documents_the_endpoints(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/rerank", "/v1/ask", "/v1/documents", "/healthz", "/readyz"} <= set(paths)
     assert "429" in paths["/v1/rerank"]["post"]["responses"]
+
+
+async def test_a_lone_surrogate_gets_422_and_the_requests_beside_it_their_scores(
+    reranker: Qwen3Reranker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    innocent = [{"query": f"innocent question {i}", "documents": DOCUMENTS[i % 4 :]} for i in range(5)]
+    alone = [reranker.score(r["query"], r["documents"]) for r in innocent]
+    poisoned = b'{"query": "q", "documents": ["a\\ud800b"]}'
+    gate = Gate(reranker)
+    monkeypatch.setattr(reranker, "score_prepared", gate)
+    app = create_app(settings(), reranker=reranker)
+    async with running(app) as client:
+        busy = asyncio.create_task(client.post("/v1/rerank", json={"query": "q", "documents": ["d"]}))
+        await asyncio.to_thread(gate.busy.wait, 10)
+        bad = asyncio.create_task(
+            client.post("/v1/rerank", content=poisoned, headers={"content-type": "application/json"})
+        )
+        good = [asyncio.create_task(client.post("/v1/rerank", json=r)) for r in innocent]
+        await wait_until(lambda: app.state.qwen3.batcher.pending == len(innocent))
+        gate.open.set()
+        responses = await asyncio.gather(busy, bad, *good)
+    refused = responses[1]
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "documents", 0]
+    for response, expected in zip(responses[2:], alone, strict=True):
+        assert response.status_code == 200
+        by_index = {r["index"]: r["relevance_score"] for r in response.json()["results"]}
+        assert [by_index[i] for i in range(len(expected))] == pytest.approx(expected, abs=1e-5)
+
+
+async def test_a_failing_model_call_fails_only_the_request_that_causes_it(
+    reranker: Qwen3Reranker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = Gate(reranker)
+    poison = reranker.prepare("poison", ["d"]).inputs[0]
+
+    def fails_on_poison(requests: list[PreparedRequest]) -> list[list[float]]:
+        if any(poison in request.inputs for request in requests):
+            raise RuntimeError("device-side assert")
+        return gate(requests)
+
+    monkeypatch.setattr(reranker, "score_prepared", fails_on_poison)
+    app = create_app(settings(), reranker=reranker)
+    bodies = [{"query": f"q{i}", "documents": ["d"]} for i in range(4)]
+    bodies.insert(2, {"query": "poison", "documents": ["d"]})
+    async with running_with_errors(app) as client:
+        busy = asyncio.create_task(client.post("/v1/rerank", json={"query": "q", "documents": ["d"]}))
+        await asyncio.to_thread(gate.busy.wait, 10)
+        tasks = [asyncio.create_task(client.post("/v1/rerank", json=b)) for b in bodies]
+        await wait_until(lambda: app.state.qwen3.batcher.pending == len(bodies))
+        gate.open.set()
+        responses = await asyncio.gather(busy, *tasks)
+    assert [r.status_code for r in responses[1:]] == [200, 200, 500, 200, 200]
+
+
+@asynccontextmanager
+async def running_with_errors(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Like `running`, but a server error becomes a 500 response instead of an exception."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+async def test_many_queued_big_requests_get_429_by_tokens(
+    reranker: Qwen3Reranker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = Gate(reranker)
+    monkeypatch.setattr(reranker, "score_prepared", gate)
+    app = create_app(settings(queue_size=64, max_queued_tokens=40_000, max_documents=1000), reranker=reranker)
+    big = {"query": "q", "documents": [f"document {i} about capitals and rivers" for i in range(200)]}
+    async with running(app) as client:
+        busy = asyncio.create_task(client.post("/v1/rerank", json={"query": "q", "documents": ["d"]}))
+        await asyncio.to_thread(gate.busy.wait, 10)
+        tasks = [asyncio.create_task(client.post("/v1/rerank", json=big)) for _ in range(64)]
+        await wait_until(lambda: sum(t.done() for t in tasks) + app.state.qwen3.batcher.pending == 64, 120)
+        queued_tokens = app.state.qwen3.batcher.queued_tokens
+        gate.open.set()
+        responses = await asyncio.gather(busy, *tasks)
+    codes = [r.status_code for r in responses[1:]]
+    assert 0 < codes.count(200) < 64 and codes.count(200) + codes.count(429) == 64
+    assert queued_tokens <= 40_000
+    assert all(r.headers["Retry-After"] == "1" for r in responses[1:] if r.status_code == 429)
+
+
+def test_max_tokens_per_doc_truncates_like_cohere_and_the_server_caps_it(reranker: Qwen3Reranker) -> None:
+    long = "Paris is the capital of France. " * 40
+    cut_to = {n: reranker._encoder.truncate_text(long, n) for n in (6, 12)}
+    app = create_app(settings(max_tokens_per_doc=12), reranker=reranker)
+    with TestClient(app) as client:
+        asked = client.post("/v1/rerank", json={"query": "q", "documents": [long], "max_tokens_per_doc": 6})
+        capped = client.post(
+            "/v1/rerank", json={"query": "q", "documents": [long], "max_tokens_per_doc": 500}
+        )
+    assert asked.json()["results"][0]["relevance_score"] == pytest.approx(
+        reranker.score("q", [cut_to[6]])[0], abs=1e-5
+    )
+    assert capped.json()["results"][0]["relevance_score"] == pytest.approx(
+        reranker.score("q", [cut_to[12]])[0], abs=1e-5
+    )

@@ -26,7 +26,6 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from qwen3_rerank import Qwen3Reranker, __version__
 
 from . import health, rag_api, rerank_api
-from .batcher import MicroBatcher
 from .connections import BodyTimeout
 from .corpus import index_sample_corpus
 from .errors import install_error_handlers
@@ -34,6 +33,7 @@ from .limits import RequestSizeLimit
 from .logs import install_log_filter, remove_log_filter
 from .metrics import MetricsMiddleware, ServerMetrics
 from .request_id import RequestIdMiddleware
+from .scoring import RerankScheduler
 from .security import ApiKeyMiddleware, allowed_hosts, documented_bearer
 from .settings import ServerSettings
 from .state import RagPipeline, ServerState, server_secrets
@@ -134,14 +134,8 @@ async def _start(
     if reranker is None:
         logger.info("Loading %s", settings.reranker_model)
         reranker = await asyncio.to_thread(Qwen3Reranker, config=settings.reranker_config())
-    batcher = MicroBatcher(
-        metrics.timed(reranker.score_pairs),
-        queue_size=settings.queue_size,
-        batch_documents=settings.batch_documents,
-        batch_chars=settings.batch_chars,
-    )
-    await batcher.start()
-    state = ServerState(settings=settings, reranker=reranker, batcher=batcher)
+    scheduler = await RerankScheduler.start(reranker, settings, metrics.timed(reranker.score_prepared))
+    state = ServerState(settings=settings, reranker=reranker, scheduler=scheduler)
     try:
         await _start_rag(state, rag_factory)
     except BaseException:
@@ -160,6 +154,8 @@ async def _start_rag(state: ServerState, rag_factory: RagFactory | None) -> None
         return
     try:
         state.rag = await asyncio.to_thread(rag_factory, settings, state.reranker)
+        if route_reranking := getattr(state.rag, "route_reranking", None):
+            route_reranking(state.scheduler.score_from_thread)  # one queue for every model call
     except Exception as error:
         if settings.rag == "on":
             raise
@@ -177,7 +173,7 @@ async def _stop(state: ServerState, *, close_reranker: bool) -> None:
     for task in list(state.background):
         task.cancel()
     await asyncio.gather(*state.background, return_exceptions=True)
-    await state.batcher.stop()
+    await state.scheduler.stop()
     state.close_pools()
     if state.rag is not None:
         await asyncio.to_thread(state.rag.close)

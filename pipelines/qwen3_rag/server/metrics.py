@@ -66,18 +66,18 @@ class ServerMetrics:
         """Read queue depth and counters from ``state`` at each scrape (``None`` while stopped)."""
         self._state = state
 
-    def timed(self, score_pairs: Callable[..., Any]) -> Callable[..., Any]:
-        """``score_pairs`` that records its duration and the number of pairs of each call."""
+    def timed(self, score_prepared: Callable[..., Any]) -> Callable[..., Any]:
+        """``score_prepared`` that records its duration and the (query, document) pairs of each call."""
 
-        def timed_score_pairs(pairs: Any, *args: Any, **kwargs: Any) -> Any:
+        def timed_score_prepared(requests: Any, *args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
             try:
-                return score_pairs(pairs, *args, **kwargs)
+                return score_prepared(requests, *args, **kwargs)
             finally:
                 self.model_call_seconds.observe(time.perf_counter() - started)
-                self.batch_pairs.observe(len(pairs))
+                self.batch_pairs.observe(sum(request.documents for request in requests))
 
-        return timed_score_pairs
+        return timed_score_prepared
 
     async def endpoint(self, request: Request) -> Response:
         """``GET /metrics`` in Prometheus' text format."""
@@ -96,10 +96,7 @@ class _StateCollector(Collector):
             return
         batcher = state.batcher
         yield _gauge("queue_requests", "Rerank requests waiting for the model.", batcher.pending)
-        # The token count of the queue, where the batcher keeps one (token-based backpressure).
-        tokens = getattr(batcher, "pending_tokens", None)
-        if tokens is not None:
-            yield _gauge("queue_tokens", "Tokens of the rerank requests waiting for the model.", tokens)
+        yield _gauge("queue_tokens", "Prompt tokens waiting for the model.", batcher.queued_tokens)
         stats = batcher.stats
         yield _counter("rerank_rejected", "Rerank requests refused with 429: queue full.", stats.rejected)
         yield _counter("rerank_cancelled", "Rerank requests whose client left first.", stats.cancelled)

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from qwen3_rag.records import SourceText
 from qwen3_rag.stores.base import StoreError
 
+from .batcher import QueueFullError
 from .offload import BoundedPool
 from .schemas import AskRequest, AskResponse, DocumentsRequest, DocumentsResponse, PassageOut, invalid
 from .security import require_writes
@@ -52,7 +53,14 @@ async def ask(body: AskRequest, state: Annotated[ServerState, Depends(get_state)
     rag = state.require_rag()
     if not body.question.strip():
         invalid(("question",), "question must contain non-whitespace text")
-    answer = await _call(state.ask_pool, rag.ask, body.question, candidates=body.candidates, top_n=body.top_n)
+    answer = await _call(
+        state.ask_pool,
+        rag.ask,
+        body.question,
+        candidates=body.candidates,
+        top_n=body.top_n,
+        retry_after=state.settings.retry_after_seconds,
+    )
     return AskResponse(
         answer=answer.answer,
         passages=[
@@ -82,10 +90,14 @@ async def add_documents(
     return DocumentsResponse(indexed=_as_dict(report), document_count=count)
 
 
-async def _call(pool: BoundedPool, function: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run a blocking pipeline call on ``pool``; a store that is down becomes a 503."""
+async def _call(pool: BoundedPool, function: Any, *args: Any, retry_after: int = 1, **kwargs: Any) -> Any:
+    """Run a blocking pipeline call on ``pool``; a store that is down becomes a 503, a full model
+    queue (shared with /v1/rerank) a 429."""
     try:
         return await pool.run(function, *args, **kwargs)
+    except QueueFullError as error:
+        retry = str(retry_after)
+        raise HTTPException(429, f"{error} Retry in {retry} s.", headers={"Retry-After": retry}) from error
     except ValueError as error:
         raise HTTPException(422, str(error)) from error
     except (*UNREACHABLE, StoreError) as error:

@@ -7,6 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
+from qwen3_rerank import InvalidInput
+
 from .batcher import QueueFullError
 from .disconnect import ClientDisconnected, cancel_on_disconnect
 from .schemas import (
@@ -59,7 +61,7 @@ def check_request(body: RerankRequest, texts: list[str], state: ServerState) -> 
     responses={
         413: {"description": "The request body is too large."},
         422: {"description": "Invalid request, too many documents, or a document too long."},
-        429: {"description": "Too many requests are waiting; retry after `Retry-After` seconds."},
+        429: {"description": "Too many requests or tokens are waiting; retry after `Retry-After` seconds."},
     },
 )
 async def rerank(
@@ -74,8 +76,10 @@ async def rerank(
     check_request(body, texts, state)
     try:
         scores = await cancel_on_disconnect(
-            request, state.batcher.score([(body.query, text) for text in texts], body.instruction)
+            request, state.scheduler.score(body.query, texts, body.instruction, body.max_tokens_per_doc)
         )
+    except InvalidInput as error:  # this request's own text: validated before it met others
+        invalid(error.location, str(error))
     except QueueFullError as error:
         retry = str(state.settings.retry_after_seconds)
         raise HTTPException(429, f"{error} Retry in {retry} s.", headers={"Retry-After": retry}) from error

@@ -2,8 +2,9 @@
 
 ``/v1/rerank`` speaks the dialect that Cohere, Jina, vLLM and Text Embeddings Inference clients
 already send: ``query``, ``documents`` as strings or ``{"text": ...}`` objects, ``top_n``,
-``return_documents``; results carry ``index`` and ``relevance_score``. Unknown fields (Cohere's
-``max_tokens_per_doc``, Jina's ``truncation``) are ignored, so those clients work by changing a URL.
+``return_documents``, Cohere's ``max_tokens_per_doc``; results carry ``index`` and
+``relevance_score``. Unknown fields (Jina's ``truncation``) are ignored, so those clients work by
+changing a URL.
 
 Every text field is `Text`: JSON may escape a lone surrogate (``"\ud800"``), which Python keeps
 but no tokenizer or UTF-8 encoder accepts, so such a request is refused here with a 422 naming the
@@ -67,6 +68,12 @@ class RerankRequest(BaseModel):
         None, description="Task instruction for the Qwen3 prompt; unset uses the model card's default."
     )
     model: Text | None = Field(None, description="Accepted for compatibility; must name the served model.")
+    max_tokens_per_doc: int | None = Field(
+        None,
+        ge=1,
+        description="Truncate each document to this many tokens, as Cohere's v2 API does; the "
+        "server's own cap (`QWEN3_SERVER_MAX_TOKENS_PER_DOC`) applies when lower or unset.",
+    )
 
     @field_validator("documents")
     @classmethod

@@ -55,8 +55,21 @@ class ServerSettings(RerankerSettings):
     batch_documents: PositiveInt = env(
         "QWEN3_SERVER_BATCH_DOCUMENTS", 256, "Most documents the micro-batcher scores in one model call."
     )
-    batch_chars: PositiveInt = env(
-        "QWEN3_SERVER_BATCH_CHARS", 400_000, "Most characters the micro-batcher scores in one model call."
+    # Work in tokens, the limits Text Embeddings Inference and Cohere document.
+    max_batch_tokens: PositiveInt = env(
+        "QWEN3_SERVER_MAX_BATCH_TOKENS",
+        16_384,
+        "Most prompt tokens the micro-batcher scores in one model call (a larger request runs alone).",
+    )
+    max_queued_tokens: PositiveInt = env(
+        "QWEN3_SERVER_MAX_QUEUED_TOKENS",
+        262_144,
+        "Most prompt tokens waiting for the model; a request that would pass it gets 429.",
+    )
+    max_tokens_per_doc: PositiveInt = env(
+        "QWEN3_SERVER_MAX_TOKENS_PER_DOC",
+        4096,
+        "Documents are truncated to this many tokens before scoring (Cohere's `max_tokens_per_doc`).",
     )
     retry_after_seconds: PositiveInt = env(
         "QWEN3_SERVER_RETRY_AFTER_SECONDS", 1, "`Retry-After` sent with a 429 when the queue is full."

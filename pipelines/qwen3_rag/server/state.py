@@ -19,6 +19,7 @@ from qwen3_rerank import Qwen3Reranker
 from .batcher import MicroBatcher
 from .offload import BoundedPool, Probe
 from .redact import secret_values
+from .scoring import RerankScheduler
 from .settings import ServerSettings
 
 CorpusStatus = Literal["not configured", "indexing", "indexed", "already indexed", "failed"]
@@ -32,6 +33,8 @@ class RagPipeline(Protocol):
     def index_paths(self, paths: Sequence[Path]) -> Any: ...
 
     def ask(self, question: str, *, candidates: int | None = None, top_n: int | None = None) -> Any: ...
+
+    # Optional: ``route_reranking(score)`` makes the pipeline rerank through the server's queue.
 
     def document_count(self) -> int: ...
 
@@ -55,7 +58,7 @@ class ServerState:
 
     settings: ServerSettings
     reranker: Qwen3Reranker
-    batcher: MicroBatcher
+    scheduler: RerankScheduler
     rag: RagPipeline | None = None
     rag_error: str | None = None
     corpus: CorpusStatus = "not configured"
@@ -79,6 +82,11 @@ class ServerState:
         """Release the pipeline threads (those blocked in a call end when it returns)."""
         for pool in (self.ask_pool, self.documents_pool, self.readiness):
             pool.close()
+
+    @property
+    def batcher(self) -> MicroBatcher:
+        """The one queue in front of the model (its stats and queue depth)."""
+        return self.scheduler.batcher
 
     def served_model_names(self) -> set[str]:
         """Names a request's ``model`` may use: the id it was loaded with, or its last path part."""

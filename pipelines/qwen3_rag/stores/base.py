@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Protocol, runtime_checkable
 
 from ..records import Chunk, Passage
@@ -36,6 +36,11 @@ class ChunkStore(Protocol):
     ) -> list[Passage]: ...
 
     def count(self) -> int: ...
+
+    def prune(self, prefix: str, keep: Collection[str]) -> int:
+        """Delete the chunks whose source starts with ``prefix`` but is not in ``keep`` (files
+        gone from a re-indexed folder); returns how many chunks were deleted."""
+        ...
 
     def ping(self) -> None: ...
 

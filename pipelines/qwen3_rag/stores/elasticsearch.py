@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 from elasticsearch import (
@@ -135,6 +135,23 @@ class ElasticsearchStore:
             )
             return False
         return True
+
+    def prune(self, prefix: str, keep: Collection[str]) -> int:
+        with self._errors():
+            if not self.client.indices.exists(index=self.index):
+                return 0
+            response = self.client.delete_by_query(
+                index=self.index,
+                query={
+                    "bool": {
+                        "filter": [{"prefix": {"source": prefix}}],
+                        "must_not": [{"terms": {"source": sorted(keep)}}],
+                    }
+                },
+                refresh=True,
+                conflicts="proceed",
+            )
+        return int(response.get("deleted", 0))
 
     def count(self) -> int:
         with self._errors():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,20 @@ class MemoryStore:
                 list(vector), filters=_sources_filter(sources), top_k=top_k
             )
         return _passages(documents)
+
+    def prune(self, prefix: str, keep: Collection[str]) -> int:
+        with self._lock:
+            self._refresh()
+            gone = [
+                document.id
+                for document in self._store.storage.values()
+                if str(document.meta.get("source", "")).startswith(prefix)
+                and document.meta.get("source") not in keep
+            ]
+            if gone:
+                self._store.delete_documents(gone)
+                self._save()
+            return len(gone)
 
     def count(self) -> int:
         with self._lock:
