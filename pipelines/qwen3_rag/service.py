@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -27,7 +28,7 @@ from .ingest import Chunker, read_paths
 from .records import Answer, Chunk, IndexReport, Passage, SourceText
 from .retrieval import HybridRetriever, Retrieval
 from .settings import Settings
-from .stores import ChunkStore, open_store
+from .stores import BulkStore, ChunkStore, open_store
 
 if TYPE_CHECKING:
     from qwen3_rerank import Qwen3Reranker
@@ -112,7 +113,10 @@ class RagService:
         chunker = Chunker(self.settings.chunk_size, self.settings.chunk_overlap)
         report = IndexReport()
         batch: list[Chunk] = []
-        with tqdm(desc="embedding", unit="chunk", disable=not show_progress) as progress:
+        with (
+            tqdm(desc="embedding", unit="chunk", disable=not show_progress) as progress,
+            _bulk(self._store),
+        ):
             for document in documents:
                 report.files += 1
                 batch.extend(chunker.split(document))
@@ -197,6 +201,11 @@ class RagService:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         return top_k, min(top_n, top_k)
+
+
+def _bulk(store: ChunkStore) -> contextlib.AbstractContextManager[None]:
+    """The store's bulk mode when it has one (indices built once, after the last write)."""
+    return store.bulk() if isinstance(store, BulkStore) else contextlib.nullcontext()
 
 
 def _framework_pipeline(settings: Settings, reranker: Qwen3Reranker) -> FrameworkPipeline:

@@ -64,6 +64,37 @@ ENVIRONMENT: dict[str, str] = {
     "llm_api_key": "OPENAI_API_KEY",
 }
 
+# --- retrieval tuning (issue 11): analysis, BM25 parameters, ANN threshold, fusion method -------------
+FusionMethod = Literal["rrf", "convex"]
+RETRIEVAL_ENVIRONMENT: dict[str, str] = {
+    "language": "QWEN3_RAG_LANGUAGE",
+    "bm25_k1": "QWEN3_RAG_BM25_K1",
+    "bm25_b": "QWEN3_RAG_BM25_B",
+    "ann_threshold": "QWEN3_RAG_ANN_THRESHOLD",
+    "fusion_method": "QWEN3_RAG_FUSION_METHOD",
+    "fusion_weight": "QWEN3_RAG_FUSION_WEIGHT",
+}
+ENVIRONMENT.update(RETRIEVAL_ENVIRONMENT)
+
+
+def _check_retrieval(settings: Settings) -> None:
+    """Validate the retrieval-tuning fields (one place, so the block ports as a unit)."""
+    from .stores.analysis import check_language
+
+    check_language(settings.language)
+    _check_choice("fusion_method", settings.fusion_method, get_args(FusionMethod))
+    if not settings.bm25_k1 >= 0:
+        raise ValueError(f"bm25_k1 must be >= 0, got {settings.bm25_k1!r}")
+    if not 0 <= settings.bm25_b <= 1:
+        raise ValueError(f"bm25_b must be between 0 and 1, got {settings.bm25_b!r}")
+    if not 0 <= settings.fusion_weight <= 1:
+        raise ValueError(f"fusion_weight must be between 0 and 1, got {settings.fusion_weight!r}")
+    if isinstance(settings.ann_threshold, bool) or not isinstance(settings.ann_threshold, int):
+        raise ValueError(f"ann_threshold must be an integer (0 disables), got {settings.ann_threshold!r}")
+
+
+# ------------------------------------------------------------------------------------------------------
+
 
 # Never written out by `Settings.to_public_dict`: they are read from the environment again.
 SECRET_FIELDS = frozenset({"es_api_key", "es_password", "llm_api_key"})
@@ -108,6 +139,15 @@ class Settings:
             endpoint: OpenAI, vLLM, Ollama), ``"hf"`` (a local transformers causal LM).
         llm_model, llm_base_url, llm_api_key: The LLM's model id and endpoint.
         max_new_tokens: Longest answer the LLM may write.
+        language: BM25 text analysis (stemming, stop words) of both backends: an Elasticsearch
+            language analyzer name (``english``, ``german``, ...) or ``none``.
+        bm25_k1, bm25_b: BM25's term-frequency saturation and length normalisation (Lucene's
+            scorer in both backends; 0.9/0.4 as Anserini and bm25s use).
+        ann_threshold: Passages from which the embedded store adds an HNSW index for unfiltered
+            dense search (exact search below it; 0 never).
+        fusion_method: ``"rrf"`` (reciprocal rank fusion) or ``"convex"`` (min-max normalised
+            scores, ``fusion_weight`` × dense + (1 - ``fusion_weight``) × BM25; client-side).
+        fusion_weight: The dense weight of ``"convex"`` fusion.
     """
 
     backend: Backend = "memory"
@@ -135,6 +175,13 @@ class Settings:
     llm_base_url: str | None = None
     llm_api_key: str | None = None
     max_new_tokens: int = 256
+    # retrieval tuning (issue 11)
+    language: str = "english"
+    bm25_k1: float = 0.9
+    bm25_b: float = 0.4
+    ann_threshold: int = 200_000
+    fusion_method: FusionMethod = "rrf"
+    fusion_weight: float = 0.5
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser()
@@ -156,6 +203,7 @@ class Settings:
             raise ValueError(f"index_name must be a non-empty lower-case name, got {self.index_name!r}")
         if self.llm != "none" and not self.llm_model:
             raise ValueError(f"llm={self.llm!r} needs llm_model (flag --llm-model or QWEN3_RAG_LLM_MODEL)")
+        _check_retrieval(self)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -203,7 +251,7 @@ def _wants_accelerator(device: str | None) -> bool:
 
 def _convert(name: str, variable: str, raw: str, annotation: Any) -> Any:
     """Turn an environment string into the field's type, naming the variable on failure."""
-    converters: dict[str, Callable[[str], Any]] = {"int": int, "bool": _parse_bool}
+    converters: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "bool": _parse_bool}
     kind = str(annotation).split(" ")[0]
     try:
         return converters.get(kind, str)(raw)
