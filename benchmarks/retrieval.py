@@ -19,6 +19,7 @@ cached under $QWEN3_BENCH_CACHE (default /tmp/qwen3-retrieval-cache), so re-runs
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -80,10 +81,9 @@ def main() -> None:
     for name, (run, ms) in reference.items():
         table.append((f"reference {name}", mean_metrics(qrels, run, query_ids), ms))
     for size in [int(size) for size in args.chunk_sizes.split(",")]:
-        label = f"chunks {size}" if size else "whole docs"
         runs = store_runs(dataset, query_ids, queries, query_vectors, size or None, args)
         for name, (run, ms) in runs.items():
-            table.append((f"memory {label} {name}", mean_metrics(qrels, run, query_ids), ms))
+            table.append((name, mean_metrics(qrels, run, query_ids), ms))
     print_table(table)
 
 
@@ -130,43 +130,79 @@ def store_runs(
     size: int | None,
     args,
 ) -> dict[str, tuple[Run, float]]:
-    """BM25, dense and hybrid from the embedded store over chunks of ``size`` tokens."""
+    """BM25, dense and hybrid from the embedded store (and Elasticsearch when ES_URL is set) over
+    chunks of ``size`` tokens."""
+    common = (dataset, query_ids, queries, query_vectors, size, args)
+    runs = _runs_of(_memory_store, "memory", *common)
+    if os.environ.get("ES_URL"):
+        runs.update(_runs_of(_es_store, "elasticsearch", *common))
+    return runs
+
+
+@contextlib.contextmanager
+def _memory_store(args):
+    with tempfile.TemporaryDirectory() as data_dir:
+        store = MemoryStore(Path(data_dir), "bench", language=args.language, bm25_k1=args.k1, bm25_b=args.b)
+        yield store, store.bulk
+        store.close()
+
+
+@contextlib.contextmanager
+def _es_store(args):
+    from elasticsearch import Elasticsearch
+
+    from qwen3_rag.stores.elasticsearch import ElasticsearchStore
+
+    url = os.environ["ES_URL"]
+    client = Elasticsearch(url, request_timeout=120)
+    index = "bench-retrieval"
+    client.indices.delete(index=index, ignore_unavailable=True)
+    store = ElasticsearchStore(client, index, url=url, language=args.language, bm25_k1=args.k1, bm25_b=args.b)
+    yield store, contextlib.nullcontext
+    client.indices.delete(index=index, ignore_unavailable=True)
+    store.close()
+
+
+def _runs_of(open_store, backend, dataset, query_ids, queries, query_vectors, size, args):
     chunks = chunk_corpus(dataset.corpus, size, args.chunk_overlap)
     vectors = cached_embeddings(args.model, [chunk.text for chunk in chunks], "document")
     per_doc = len(chunks) / len(dataset.corpus)
-    with tempfile.TemporaryDirectory() as data_dir:
-        store = MemoryStore(Path(data_dir), "bench", language=args.language, bm25_k1=args.k1, bm25_b=args.b)
+    with open_store(args) as (store, bulk):
         started = time.perf_counter()
-        with store.bulk():
-            store.write(chunks, vectors)
+        with bulk():
+            for start in range(0, len(chunks), 2000):
+                store.write(chunks[start : start + 2000], vectors[start : start + 2000])
         build = time.perf_counter() - started
         print(
-            f"memory store, {len(chunks)} chunks ({per_doc:.2f}/doc, size {size or 'whole'}): "
+            f"{backend} store, {len(chunks)} chunks ({per_doc:.2f}/doc, size {size or 'whole'}): "
             f"built in {build:.1f} s"
         )
         # Enough passages that DEPTH distinct documents are (nearly always) among them.
         fetch = DEPTH * max(1, int(np.ceil(per_doc * 2))) if size else DEPTH
         bm25, bm25_ms = _timed(lambda q, v: store.bm25(q, fetch), queries, query_vectors)
         dense, dense_ms = _timed(lambda q, v: store.knn(v, fetch), queries, query_vectors)
-        store.close()
+    label = f"{backend} " + (f"chunks {size}" if size else "whole docs")
     runs: dict[str, tuple[Run, float]] = {
-        "bm25": (_by_document(query_ids, bm25), bm25_ms),
-        "dense": (_by_document(query_ids, dense), dense_ms),
-        "hybrid rrf (documents)": (_fuse_documents(query_ids, bm25, dense), bm25_ms + dense_ms),
+        f"{label} bm25": (_by_document(query_ids, bm25), bm25_ms),
+        f"{label} dense": (_by_document(query_ids, dense), dense_ms),
+        f"{label} hybrid rrf (documents)": (_fuse_documents(query_ids, bm25, dense), bm25_ms + dense_ms),
     }
     if args.rules:
         chunk_rrf = [reciprocal_rank_fusion([b, d], top_k=fetch) for b, d in zip(bm25, dense, strict=True)]
-        runs["hybrid rrf (passages, then max)"] = (_by_document(query_ids, chunk_rrf), bm25_ms + dense_ms)
-        for label, rule in (("sum", _sum_rule), ("first-passage", _first_passage_rule)):
-            runs[f"bm25 rule={label}"] = (_by_document(query_ids, bm25, rule), bm25_ms)
-            runs[f"dense rule={label}"] = (_by_document(query_ids, dense, rule), dense_ms)
+        runs[f"{label} hybrid rrf (passages, then max)"] = (
+            _by_document(query_ids, chunk_rrf),
+            bm25_ms + dense_ms,
+        )
+        for rule_name, rule in (("sum", _sum_rule), ("first-passage", _first_passage_rule)):
+            runs[f"{label} bm25 rule={rule_name}"] = (_by_document(query_ids, bm25, rule), bm25_ms)
+            runs[f"{label} dense rule={rule_name}"] = (_by_document(query_ids, dense, rule), dense_ms)
     if args.fusions:
         for weight in (0.3, 0.4, 0.5, 0.6, 0.7):
             fused = [
                 convex_fusion(_max_passages(b), _max_passages(d), dense_weight=weight, top_k=DEPTH)
                 for b, d in zip(bm25, dense, strict=True)
             ]
-            runs[f"hybrid convex w={weight}"] = (_by_document(query_ids, fused), bm25_ms + dense_ms)
+            runs[f"{label} hybrid convex w={weight}"] = (_by_document(query_ids, fused), bm25_ms + dense_ms)
     return runs
 
 
