@@ -204,7 +204,7 @@ def evaluate(
         split=split,
         stages=chosen,
         limit_queries=limit_queries,
-        top_k=depth,
+        depth=depth,
         show_progress=errors.is_terminal,
     )
     print_table(result, console)

@@ -4,7 +4,9 @@ The corpus is indexed by `RagService.index_documents` and every stage runs throu
 service's own retrieval layer and framework reranker, so the numbers describe the pipeline
 users run. Metrics come from ``ir-measures`` (the TREC ``trec_eval`` definitions).
 
-Passages are chunks; a document's rank is the rank of its best chunk. The run handed to
+Passages are chunks; a document's rank is the rank of its best chunk (MaxP, the rule that measured
+best on SciFact, see docs/evaluation.md), and each retriever fetches `PASSAGES_PER_DOCUMENT` times
+the depth in passages so that ``depth`` distinct documents remain after collapsing. The run handed to
 ``ir-measures`` scores documents by reciprocal rank, so the evaluator sees exactly the stage's
 order (equal stage scores cannot be reshuffled by its tie-breaking). A judged query for which a
 stage returns nothing scores 0 on every metric rather than being left out of the mean.
@@ -12,6 +14,9 @@ stage returns nothing scores 0 on every metric rather than being left out of the
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,10 +35,14 @@ from .records import Passage, SourceText
 from .service import RagService
 from .settings import DEFAULT_INDEX, Settings
 
+logger = logging.getLogger(__name__)
+
 STAGES = ("bm25", "dense", "hybrid", "rerank")
 METRICS = ("nDCG@10", "RR@10", "R@10", "R@100")
 METRIC_LABELS = {"nDCG@10": "nDCG@10", "RR@10": "MRR@10", "R@10": "Recall@10", "R@100": "Recall@100"}
 DEFAULT_DEPTH = 100
+# Passages fetched per document wanted: a document split in chunks may fill several ranks.
+PASSAGES_PER_DOCUMENT = 3
 
 
 @dataclass
@@ -71,7 +80,7 @@ def run_evaluation(
     split: str = "test",
     stages: Sequence[str] = STAGES,
     limit_queries: int | None = None,
-    top_k: int | None = None,
+    depth: int | None = None,
     show_progress: bool = False,
 ) -> EvaluationResult:
     """Index ``dataset_dir``'s corpus into its own index and evaluate ``stages`` on its queries.
@@ -86,16 +95,15 @@ def run_evaluation(
         settings = settings.replace(index_name=f"beir-{_index_safe(dataset.name)}")
     with RagService(settings) as service:
         service.ping()
-        if service.writable:
-            documents = [SourceText(text, source=doc_id) for doc_id, text in dataset.corpus.items()]
-            service.index_documents(documents, show_progress=show_progress)
+        if service.writable:  # an index someone else wrote is evaluated as it is
+            _index_unless_cached(service, dataset, show_progress=show_progress)
         return evaluate_service(
             service,
             dataset,
             split=split,
             stages=stages,
             limit_queries=limit_queries,
-            top_k=top_k,
+            depth=depth,
             show_progress=show_progress,
         )
 
@@ -107,11 +115,11 @@ def evaluate_service(
     split: str = "test",
     stages: Sequence[str] = STAGES,
     limit_queries: int | None = None,
-    top_k: int | None = None,
+    depth: int | None = None,
     show_progress: bool = False,
 ) -> EvaluationResult:
-    """Evaluate ``stages`` on an already indexed dataset."""
-    depth = top_k or DEFAULT_DEPTH
+    """Evaluate ``stages`` on an already indexed dataset, ranking ``depth`` documents per query."""
+    depth = depth or DEFAULT_DEPTH
     candidates = min(service.settings.candidates, depth)
     query_ids = dataset.judged_queries(limit_queries)
     if not query_ids:
@@ -121,10 +129,10 @@ def evaluate_service(
     for query_id in tqdm(query_ids, desc="queries", disable=not show_progress):
         rankings, timings = _run_stages(service, dataset.queries[query_id], stages, depth, candidates)
         for stage in stages:
-            runs[stage][query_id] = _documents(rankings[stage])
+            runs[stage][query_id] = _documents(rankings[stage])[:depth]
             seconds[stage] += timings[stage]
     qrels = {qid: dataset.qrels[qid] for qid in query_ids}
-    metrics = {stage: _mean_metrics(qrels, runs[stage], query_ids) for stage in stages}
+    metrics = {stage: mean_metrics(qrels, runs[stage], query_ids) for stage in stages}
     return EvaluationResult(
         dataset=dataset.name,
         split=split,
@@ -138,6 +146,43 @@ def evaluate_service(
     )
 
 
+def index_fingerprint(dataset: BeirDataset, settings: Settings) -> str:
+    """What the built index depends on: the corpus, the chunking, the embedding model, and for
+    Elasticsearch (which analyses at indexing time) the language and BM25 parameters."""
+    digest = hashlib.sha256()
+    for doc_id, text in dataset.corpus.items():
+        digest.update(f"{doc_id}\x00{text}\x00".encode())
+    parts = [settings.backend, settings.chunk_size, settings.chunk_overlap, settings.embedding_model]
+    if settings.backend == "elasticsearch":
+        parts += [settings.language, settings.bm25_k1, settings.bm25_b]
+    digest.update(json.dumps(parts).encode())
+    return digest.hexdigest()
+
+
+def _index_unless_cached(service: RagService, dataset: BeirDataset, *, show_progress: bool) -> None:
+    """Index the corpus, unless this index already holds it as the same settings would build it.
+
+    The fingerprint of the last build is kept beside the embedded store (``<index>.eval.json``)
+    with the passage count; a different fingerprint or count (the index was changed or
+    deleted) rebuilds it.
+    """
+    settings = service.settings
+    marker = settings.data_dir / f"{settings.index_name}.eval.json"
+    fingerprint = index_fingerprint(dataset, settings)
+    try:
+        cached = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cached = {}
+    if cached.get("fingerprint") == fingerprint and cached.get("passages") == service.document_count() > 0:
+        logger.info("reusing the index %s (corpus, chunking and model unchanged)", service.location)
+        return
+    documents = [SourceText(text, source=doc_id) for doc_id, text in dataset.corpus.items()]
+    service.index_documents(documents, show_progress=show_progress)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    record = {"fingerprint": fingerprint, "passages": service.document_count(), "location": service.location}
+    marker.write_text(json.dumps(record), encoding="utf-8")
+
+
 def _run_stages(
     service: RagService, query: str, stages: Sequence[str], depth: int, candidates: int
 ) -> tuple[dict[str, list[Passage]], dict[str, float]]:
@@ -146,11 +191,11 @@ def _run_stages(
     for stage, search in (("bm25", service.retriever.bm25), ("dense", service.retriever.dense)):
         if stage in stages:
             started = time.perf_counter()
-            rankings[stage] = search(query, depth)
+            rankings[stage] = search(query, depth * PASSAGES_PER_DOCUMENT)
             timings[stage] = time.perf_counter() - started
     if "hybrid" in stages or "rerank" in stages:
         started = time.perf_counter()
-        rankings["hybrid"] = service.retrieve(query, candidates=depth).fused
+        rankings["hybrid"] = service.retrieve(query, candidates=depth * PASSAGES_PER_DOCUMENT).fused
         timings["hybrid"] = time.perf_counter() - started
     if "rerank" in stages:
         head, tail = rankings["hybrid"][:candidates], rankings["hybrid"][candidates:]
@@ -166,7 +211,7 @@ def _documents(passages: Sequence[Passage]) -> list[str]:
     return list(dict.fromkeys(passage.source for passage in passages))
 
 
-def _mean_metrics(
+def mean_metrics(
     qrels: dict[str, dict[str, int]], run: dict[str, list[str]], query_ids: Sequence[str]
 ) -> dict[str, float]:
     """Each metric's mean over all ``query_ids``; a query without results counts as 0."""

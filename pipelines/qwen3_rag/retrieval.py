@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from .embedding import Embedder
-from .fusion import reciprocal_rank_fusion
+from .fusion import convex_fusion, reciprocal_rank_fusion
 from .records import Passage
 from .settings import Settings
 from .stores import ChunkStore, FusingStore, StoreError
@@ -80,16 +80,27 @@ class HybridRetriever:
         dense = self.store.knn(vector, top_k, sources)
         timings["dense"] = _since(started)
         started = time.perf_counter()
-        fused = reciprocal_rank_fusion(
-            [bm25, dense], rank_constant=self.settings.rrf_rank_constant, top_k=top_k
-        )
+        fused = self.fuse(bm25, dense, top_k)
         timings["fusion"] = _since(started)
         return Retrieval(query, bm25, dense, fused, "client", timings)
+
+    def fuse(self, bm25: list[Passage], dense: list[Passage], top_k: int) -> list[Passage]:
+        """RRF (the default), or the convex combination of normalised scores the settings ask for."""
+        if self.settings.fusion_method == "convex":
+            return convex_fusion(bm25, dense, dense_weight=self.settings.fusion_weight, top_k=top_k)
+        rank_constant = self.settings.rrf_rank_constant
+        return reciprocal_rank_fusion([bm25, dense], rank_constant=rank_constant, top_k=top_k)
 
     @cached_property
     def server_fusion(self) -> bool:
         """Whether Elasticsearch fuses (decided once per retriever, logged when it cannot)."""
         fusion, store = self.settings.fusion, self.store
+        if self.settings.fusion_method != "rrf":
+            if fusion == "elasticsearch":
+                raise StoreError(
+                    "fusion='elasticsearch' runs RRF only; use fusion_method='rrf' or fusion='client'"
+                )
+            return False
         if not isinstance(store, FusingStore):
             if fusion == "elasticsearch":
                 raise StoreError(

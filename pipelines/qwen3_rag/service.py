@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import threading
@@ -32,7 +33,7 @@ from .ingest import Chunker, read_paths
 from .records import Answer, Chunk, IndexReport, Passage, SourceText
 from .retrieval import HybridRetriever, Retrieval
 from .settings import Settings
-from .stores import ChunkStore, open_store
+from .stores import BulkStore, ChunkStore, open_store
 
 if TYPE_CHECKING:
     from qwen3_rerank import Qwen3Reranker
@@ -131,7 +132,10 @@ class RagService:
         report = IndexReport()
         batch: list[Chunk] = []
         total = len(documents) if isinstance(documents, Sized) else None
-        with tqdm(desc="indexing", unit="file", total=total, disable=not show_progress) as progress:
+        with (
+            tqdm(desc="indexing", unit="file", total=total, disable=not show_progress) as progress,
+            _bulk(self._store),
+        ):
             for document in documents:
                 report.files += 1
                 batch.extend(chunker.split(document))
@@ -245,6 +249,11 @@ class RagService:
         check_positive("candidates", candidates)
         check_positive("top_n", top_n)
         return candidates, min(top_n, candidates)
+
+
+def _bulk(store: ChunkStore) -> contextlib.AbstractContextManager[None]:
+    """The store's bulk mode when it has one (indices built once, after the last write)."""
+    return store.bulk() if isinstance(store, BulkStore) else contextlib.nullcontext()
 
 
 def _framework_pipeline(settings: Settings, reranker: Qwen3Reranker) -> FrameworkPipeline:

@@ -27,7 +27,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from qwen3_rerank.settings import (  # re-exported: the settings API lives in one place
     NonNegativeInt,
@@ -45,6 +45,7 @@ Framework = Literal["haystack", "llamaindex"]
 LlmKind = Literal["none", "openai", "hf"]
 Fusion = Literal["auto", "client", "elasticsearch"]
 IndexLayoutChoice = Literal["auto", "qwen3", "haystack", "llamaindex"]
+FusionMethod = Literal["rrf", "convex"]
 
 
 def _lower_case(name: str) -> str:
@@ -54,6 +55,17 @@ def _lower_case(name: str) -> str:
 
 
 LowerCaseName = Annotated[str, AfterValidator(_lower_case)]
+
+
+def _language(name: str) -> str:
+    from .stores.analysis import check_language
+
+    check_language(name)
+    return name
+
+
+Language = Annotated[str, AfterValidator(_language)]
+UnitInterval = Annotated[float, Field(ge=0, le=1)]
 
 DEFAULT_EMBEDDING_MODEL = "Qwen/Qwen3-Embedding-0.6B"
 DEFAULT_INDEX = "qwen3-rag"
@@ -106,6 +118,29 @@ class Settings(RerankerSettings):
         "RRF by the `client`, by `elasticsearch`, or `auto` (the server's if licensed).",
     )
     rrf_rank_constant: PositiveInt = env("QWEN3_RAG_RRF_RANK_CONSTANT", 60, "RRF's k.")
+    fusion_method: FusionMethod = env(
+        "QWEN3_RAG_FUSION_METHOD",
+        "rrf",
+        "`rrf` (reciprocal rank fusion) or `convex` (min-max normalised scores, weighted; client-side).",
+    )
+    fusion_weight: UnitInterval = env(
+        "QWEN3_RAG_FUSION_WEIGHT", 0.5, "The dense weight of `convex` fusion (BM25 gets the rest)."
+    )
+    language: Language = env(
+        "QWEN3_RAG_LANGUAGE",
+        "english",
+        "Text analysis (stemming, stop words) of both backends: an Elasticsearch language analyzer "
+        "name (`english`, `german`, ...) or `none`.",
+    )
+    bm25_k1: Annotated[float, Field(ge=0)] = env(
+        "QWEN3_RAG_BM25_K1", 0.9, "BM25's term-frequency saturation (Lucene's scorer, both backends)."
+    )
+    bm25_b: UnitInterval = env("QWEN3_RAG_BM25_B", 0.4, "BM25's length normalisation (both backends).")
+    ann_threshold: NonNegativeInt = env(
+        "QWEN3_RAG_ANN_THRESHOLD",
+        200_000,
+        "Passages from which the embedded store adds an HNSW index for unfiltered dense search; 0 never.",
+    )
     index_layout: IndexLayoutChoice = env(
         "QWEN3_RAG_INDEX_LAYOUT",
         "auto",

@@ -87,3 +87,93 @@ def test_a_store_sees_what_another_process_indexed(store: MemoryStore, tmp_path:
     store.write([Chunk.create("Saturn has rings.", "rings.md", 0)], [[0.0, 0.0, 1.0]])
     assert reader.count() == len(CHUNKS) + 1
     assert reader.bm25("rings", top_k=1)[0].source == "rings.md"
+
+
+def test_bm25_matches_other_forms_of_a_word_and_ignores_stop_words(store: MemoryStore) -> None:
+    hits = store.bm25("the volcanoes", top_k=3)  # "volcanoes" stems to "volcano"; "the" is a stop word
+    assert [hit.text for hit in hits] == [CHUNKS[0].text]
+
+
+def test_without_a_language_words_are_not_stemmed(tmp_path: Path) -> None:
+    plain = MemoryStore(tmp_path, "plain", language="none")
+    plain.write(CHUNKS, VECTORS)
+    assert plain.bm25("volcanoes", top_k=3) == []
+    assert plain.bm25("volcano", top_k=3)[0].text == CHUNKS[0].text
+
+
+def test_an_unknown_language_is_refused_with_the_choices(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="language must be one of none, arabic"):
+        MemoryStore(tmp_path, "x", language="klingon")
+
+
+def test_bm25_scores_follow_lucene_with_the_given_k1_and_b(tmp_path: Path) -> None:
+    import math
+
+    chunks = [Chunk.create("apple apple pear", "a", 0), Chunk.create("pear plum", "b", 0)]
+    store = MemoryStore(tmp_path, "lucene", bm25_k1=1.2, bm25_b=0.75)
+    store.write(chunks, [[1.0, 0.0], [0.0, 1.0]])
+    [hit] = store.bm25("apple", top_k=2)
+    idf = math.log(1 + (2 - 1 + 0.5) / (1 + 0.5))
+    tf = 2 / (2 + 1.2 * (1 - 0.75 + 0.75 * 3 / 2.5))
+    assert hit.score == pytest.approx(idf * tf, rel=1e-5)
+
+
+def test_changing_k1_rescored_without_reindexing(store: MemoryStore, tmp_path: Path) -> None:
+    other = MemoryStore(tmp_path, "test", bm25_k1=2.0, bm25_b=1.0)
+    assert other.bm25("tallest volcano", top_k=1)[0].text == CHUNKS[0].text
+    assert other.bm25("tallest volcano", top_k=1)[0].score != store.bm25("tallest volcano", top_k=1)[0].score
+
+
+def test_the_store_is_saved_as_binary_files_not_json(store: MemoryStore, tmp_path: Path) -> None:
+    generation = tmp_path / "test" / (tmp_path / "test" / "CURRENT").read_text()
+    assert (generation / "vectors.npy").is_file() and (generation / "bm25").is_dir()
+    assert not (tmp_path / "test.json").exists()
+
+
+def test_writes_in_bulk_are_searchable_after_the_block(tmp_path: Path) -> None:
+    store = MemoryStore(tmp_path, "bulk")
+    with store.bulk():
+        store.write([CHUNKS[0], CHUNKS[2]], [VECTORS[0], VECTORS[2]])  # all of space.md
+        store.write([CHUNKS[1]], [VECTORS[1]])
+        assert MemoryStore(tmp_path, "bulk").count() == 0, "nothing is committed inside the block"
+    assert store.count() == 3
+    assert store.bm25("yeast", top_k=1)[0].text == CHUNKS[1].text
+
+
+def test_a_former_json_store_is_converted(tmp_path: Path) -> None:
+    import json
+
+    documents = [
+        {
+            "id": chunk.id,
+            "content": chunk.text,
+            "meta": {"source": chunk.source, "position": chunk.position, "file_name": "x.md"},
+            "embedding": vector,
+        }
+        for chunk, vector in zip(CHUNKS, VECTORS, strict=True)
+    ]
+    (tmp_path / "old.json").write_text(json.dumps({"init_parameters": {}, "documents": documents}))
+    store = MemoryStore(tmp_path, "old")
+    assert store.count() == 3
+    hit = store.bm25("yeast", top_k=1)[0]
+    assert (hit.id, hit.source, hit.meta["file_name"]) == (CHUNKS[1].id, "food.md", "x.md")
+    assert (tmp_path / "old.json.migrated").exists() and not (tmp_path / "old.json").exists()
+
+
+def test_dense_search_through_the_ann_index_finds_the_exact_neighbours(tmp_path: Path) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((300, 16)).astype("float32")
+    chunks = [Chunk.create(f"passage {i}", f"s{i % 7}", i) for i in range(300)]
+    exact, ann = (
+        MemoryStore(tmp_path, "exact", ann_threshold=0),
+        MemoryStore(tmp_path, "ann", ann_threshold=100),
+    )
+    for store in (exact, ann):
+        store.write(chunks, vectors)
+    assert (tmp_path / "ann" / (tmp_path / "ann" / "CURRENT").read_text() / "hnsw.usearch").is_file()
+    for query in rng.standard_normal((5, 16)):
+        assert [hit.id for hit in ann.knn(query, 10)] == [hit.id for hit in exact.knn(query, 10)]
+    filtered = ann.knn(vectors[0], 5, sources=["s3"])
+    assert filtered and {hit.source for hit in filtered} == {"s3"}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..settings import Settings
-from .base import ChunkStore, FusingStore, StoreError
+from .base import BulkStore, ChunkStore, FusingStore, StoreError
 
 
 def open_store(settings: Settings) -> ChunkStore:
@@ -23,7 +23,14 @@ def open_store(settings: Settings) -> ChunkStore:
         return ElasticsearchStore.from_settings(settings)
     from .memory import MemoryStore
 
-    return MemoryStore(settings.data_dir, settings.index_name)
+    return MemoryStore(
+        settings.data_dir,
+        settings.index_name,
+        language=settings.language,
+        bm25_k1=settings.bm25_k1,
+        bm25_b=settings.bm25_b,
+        ann_threshold=settings.ann_threshold,
+    )
 
 
-__all__ = ["ChunkStore", "FusingStore", "StoreError", "open_store"]
+__all__ = ["BulkStore", "ChunkStore", "FusingStore", "StoreError", "open_store"]

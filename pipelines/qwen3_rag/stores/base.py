@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
 from ..records import Chunk, Passage
@@ -64,6 +65,14 @@ class FusingStore(Protocol):
     def supports_rrf(self) -> bool:
         """Whether the server may fuse (its licence allows it)."""
         ...
+
+
+@runtime_checkable
+class BulkStore(Protocol):
+    """A store whose writes are cheaper grouped: ``with store.bulk(): store.write(...)`` builds
+    its indices once at the end of the block (the embedded store's BM25 statistics are corpus-wide)."""
+
+    def bulk(self) -> AbstractContextManager[None]: ...
 
 
 def check_embeddings(chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]) -> int:

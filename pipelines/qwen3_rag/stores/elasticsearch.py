@@ -1,6 +1,8 @@
 """The Elasticsearch store, written against the official client rather than a framework's store.
 
-One mapping serves both frameworks: ``text`` (analysed, for BM25 ``match``), ``embedding``
+One mapping serves both frameworks: ``text`` (analysed by the built-in analyzer of the
+``language`` setting, English by default, and scored by BM25 with the embedded store's k1 and b,
+so both backends rank alike), ``embedding``
 (``dense_vector`` with the embedding model's dimension, cosine, for ``knn``), ``source``
 (keyword, for filters) and ``meta`` (stored, not indexed). Chunks are written with
 ``helpers.bulk`` under their content-derived ids, so re-indexing overwrites instead of duplicating.
@@ -29,10 +31,14 @@ from elasticsearch import (
 
 from ..records import Chunk, Passage
 from ..settings import Settings
+from .analysis import check_language
 from .base import StoreError, check_embeddings
 from .layouts import QWEN3, IndexLayout, LayoutChoice, LayoutError, resolve_layout
 
 logger = logging.getLogger(__name__)
+
+# The name of the BM25 similarity our indices declare (see `index_settings`).
+BM25_SIMILARITY = "qwen3_bm25"
 
 # License levels under which Elasticsearch runs `retriever.rrf` (hybrid RRF is not in "basic").
 RRF_LICENSES = frozenset({"trial", "platinum", "enterprise"})
@@ -46,13 +52,27 @@ class ElasticsearchStore:
         >>> store.ping()
     """
 
-    def __init__(self, client: Elasticsearch, index: str, *, url: str, layout: LayoutChoice = "auto") -> None:
+    def __init__(
+        self,
+        client: Elasticsearch,
+        index: str,
+        *,
+        url: str,
+        layout: LayoutChoice = "auto",
+        language: str = "english",
+        bm25_k1: float = 0.9,
+        bm25_b: float = 0.4,
+    ) -> None:
         self.client = client
         self.index = index
         self.location = f"{url} (index {index!r})"
         self._url = url
         self._requested_layout = layout
         self._layout: IndexLayout | None = None
+        # Used only when this store creates the index: how its text is analysed and scored.
+        self.language = check_language(language)
+        self.bm25_k1 = bm25_k1
+        self.bm25_b = bm25_b
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ElasticsearchStore:
@@ -65,7 +85,15 @@ class ElasticsearchStore:
         elif settings.es_username:
             options["basic_auth"] = (settings.es_username, settings.es_password or "")
         client = Elasticsearch(settings.es_url, **options)
-        return cls(client, settings.index_name, url=settings.es_url, layout=settings.index_layout)
+        return cls(
+            client,
+            settings.index_name,
+            url=settings.es_url,
+            layout=settings.index_layout,
+            language=settings.language,
+            bm25_k1=settings.bm25_k1,
+            bm25_b=settings.bm25_b,
+        )
 
     def write(self, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]) -> None:
         dimension = check_embeddings(chunks, embeddings)
@@ -232,7 +260,11 @@ class ElasticsearchStore:
                     "or another index name"
                 )
             return
-        self.client.indices.create(index=self.index, mappings=mapping_for(dimension))
+        self.client.indices.create(
+            index=self.index,
+            mappings=mapping_for(dimension, language=self.language),
+            settings=index_settings(k1=self.bm25_k1, b=self.bm25_b),
+        )
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
@@ -264,17 +296,29 @@ class ElasticsearchStore:
             ) from error
 
 
-def mapping_for(dimension: int) -> dict[str, Any]:
-    """The index mapping; ``dimension`` comes from the embedding model, never a constant."""
+def mapping_for(dimension: int, *, language: str = "english") -> dict[str, Any]:
+    """The index mapping; ``dimension`` comes from the embedding model, never a constant.
+
+    ``text`` uses Elasticsearch's built-in analyzer for ``language`` (``english``: possessives,
+    lower case, the 33 Lucene stop words, Porter stemming; ``none``: ``standard``) and the
+    `BM25_SIMILARITY` of `index_settings`.
+    """
+    analyzer = "standard" if check_language(language) == "none" else language
     return {
         "properties": {
-            "text": {"type": "text"},
+            "text": {"type": "text", "analyzer": analyzer, "similarity": BM25_SIMILARITY},
             "embedding": {"type": "dense_vector", "dims": dimension, "index": True, "similarity": "cosine"},
             "source": {"type": "keyword"},
             "position": {"type": "integer"},
             "meta": {"type": "object", "enabled": False},
         }
     }
+
+
+def index_settings(*, k1: float = 0.9, b: float = 0.4) -> dict[str, Any]:
+    """Index settings: a BM25 similarity with the embedded store's k1 and b (Elasticsearch's
+    default is 1.2/0.75), so both backends score alike."""
+    return {"similarity": {BM25_SIMILARITY: {"type": "BM25", "k1": k1, "b": b}}}
 
 
 def _to_source(chunk: Chunk, vector: Sequence[float]) -> dict[str, Any]:

@@ -1,171 +1,498 @@
-"""The embedded store: Haystack's ``InMemoryDocumentStore`` (BM25 and vector search, filters),
-saved as one JSON file under the data directory so that ``index`` and ``ask`` work across runs.
+"""The embedded store: BM25 from ``bm25s`` (Lucene's scorer, stemming and stop words per language)
+and exact dense search on a float32 matrix, persisted as binary files under the data directory.
 
-It needs no server and suits corpora up to tens of thousands of chunks; beyond that, or to share
-an index between machines, use Elasticsearch.
+No server and no framework: one directory per index, ``data_dir/<index_name>/``, holding
+generations. A write builds a new generation (records, vectors, BM25 index, and an HNSW index
+from ``usearch`` when the corpus is large) and then points ``CURRENT`` at it, so readers in other
+processes see either the old or the new index, never half of one. Searches open the files
+lazily and memory-map them (``numpy`` ``mmap_mode``, ``bm25s`` ``mmap=True``, ``usearch`` views),
+so opening a store of a million passages costs milliseconds and only the pages touched are read.
+
+Every write rebuilds the BM25 index (BM25's statistics are corpus-wide), so indexing many
+batches goes through `MemoryStore.bulk`, which builds once at the end, as `RagService` does.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+import mmap
 import os
+import shutil
 import threading
-from collections.abc import Collection, Sequence
+import uuid
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from haystack import Document
-from haystack.document_stores.in_memory import InMemoryDocumentStore
-from haystack.document_stores.types import DuplicatePolicy
+import numpy as np
 
 from ..records import Chunk, Passage
+from .analysis import Analyzer, check_language
 from .base import StoreError, check_embeddings
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+DEFAULT_K1 = 0.9
+DEFAULT_B = 0.4
+# From this many passages on, unfiltered dense search goes through an HNSW index (exact below).
+DEFAULT_ANN_THRESHOLD = 200_000
+_CURRENT = "CURRENT"
+_RECOVER = "Delete the file and run `qwen3-rerank index` again."
+
+
+@dataclass(frozen=True)
+class Bm25Params:
+    """What the BM25 index depends on besides the texts."""
+
+    language: str = "english"
+    k1: float = DEFAULT_K1
+    b: float = DEFAULT_B
+
+    def __post_init__(self) -> None:
+        check_language(self.language)
+        if not self.k1 >= 0:
+            raise ValueError(f"bm25_k1 must be >= 0, got {self.k1!r}")
+        if not 0 <= self.b <= 1:
+            raise ValueError(f"bm25_b must be between 0 and 1, got {self.b!r}")
 
 
 class MemoryStore:
-    """Chunks in process, persisted to ``data_dir/<index_name>.json`` after every write.
+    """Chunks in ``data_dir/<index_name>/``, searched in process.
 
-    The file is read again whenever another process has replaced it, so a server started before
-    ``qwen3-rerank index`` ran sees the new passages without a restart. Two processes writing at
-    the same moment are not coordinated: the later file wins (use Elasticsearch for that).
+    The store is re-read whenever another process committed a new generation, so a server
+    started before ``qwen3-rerank index`` ran sees the new passages without a restart. Two
+    processes writing at the same moment are not coordinated: the later commit wins (use
+    Elasticsearch for that). An index in the former JSON format (``<index_name>.json``) is
+    converted on first open.
 
     Example:
         >>> store = MemoryStore(Path("~/.cache/qwen3-rag").expanduser(), "qwen3-rag")
-        >>> store.count()
-        0
+        >>> with store.bulk():
+        ...     store.write(chunks, embeddings)
+        >>> store.bm25("boiling point of water", top_k=5)
     """
 
-    def __init__(self, data_dir: Path, index_name: str) -> None:
-        self.path = Path(data_dir) / f"{index_name}.json"
-        self.location = str(self.path)
-        self._lock = threading.Lock()
-        self._loaded_version: tuple[int, int, int] | None = None
-        self._store = self._load()
+    def __init__(
+        self,
+        data_dir: Path,
+        index_name: str,
+        *,
+        language: str = "english",
+        bm25_k1: float = DEFAULT_K1,
+        bm25_b: float = DEFAULT_B,
+        ann_threshold: int = DEFAULT_ANN_THRESHOLD,
+    ) -> None:
+        self.directory = Path(data_dir) / index_name
+        self.location = str(self.directory)
+        self.params = Bm25Params(language, bm25_k1, bm25_b)
+        self._analyzer = Analyzer(language)
+        self.ann_threshold = ann_threshold
+        self._lock = threading.RLock()
+        self._generation: _Generation | None = None
+        self._version: tuple[int, int, int] | None = None
+        self._table: dict[str, tuple[tuple[Any, ...], np.ndarray]] | None = None
+        self._bulk_depth = 0
+        self._migrate(Path(data_dir) / f"{index_name}.json")
 
     def write(self, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]) -> None:
         dimension = check_embeddings(chunks, embeddings)
-        if not chunks:
+        if not len(chunks):
             return
+        vectors = _normalised(np.asarray(embeddings, dtype=np.float32).reshape(len(chunks), dimension))
         with self._lock:
-            self._refresh()
-            self._check_dimension(dimension)
-            sources = sorted({chunk.source for chunk in chunks})
+            table = self._writable()
+            existing = next(iter(table.values()), None)
+            if existing is not None and existing[1].shape[0] != dimension:
+                raise StoreError(self._dimension_error(existing[1].shape[0], dimension))
+            written = {chunk.source for chunk in chunks}
             keep = {chunk.id for chunk in chunks}
-            stale = [
-                doc.id for doc in self._store.filter_documents(_sources_filter(sources)) if doc.id not in keep
-            ]
-            self._store.delete_documents(stale)
-            documents = [
-                _to_document(chunk, vector) for chunk, vector in zip(chunks, embeddings, strict=True)
-            ]
-            self._store.write_documents(documents, policy=DuplicatePolicy.OVERWRITE)
-            self._save()
+            for chunk_id in [key for key, (row, _) in table.items() if row[2] in written and key not in keep]:
+                del table[chunk_id]
+            for chunk, vector in zip(chunks, vectors, strict=True):
+                meta = {**chunk.meta, "position": chunk.position}
+                table[chunk.id] = ((chunk.id, chunk.text, chunk.source, chunk.position, meta), vector)
+            if self._bulk_depth == 0:
+                self._commit()
+
+    @contextlib.contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Group writes: the indices are built and saved once, when the block ends."""
+        with self._lock:
+            self._bulk_depth += 1
+            try:
+                yield
+            finally:
+                self._bulk_depth -= 1
+                if self._bulk_depth == 0 and self._table is not None:
+                    self._commit()
 
     def bm25(self, query: str, top_k: int, sources: Sequence[str] | None = None) -> list[Passage]:
         if not query.strip():
             return []
         with self._lock:
-            self._refresh()
-            documents = self._store.bm25_retrieval(query, filters=_sources_filter(sources), top_k=top_k)
-        return _passages(documents)
+            generation = self._current()
+            if generation is None:
+                return []
+            terms = self._analyzer.tokens([query])[0]
+            index = generation.bm25(self.params)
+            ids = [index.vocab_dict[term] for term in terms if term in index.vocab_dict]
+            if not ids:
+                return []
+            scores = index.get_scores_from_ids(ids)
+            return generation.passages(_top(scores, top_k, generation.mask(sources), positive=True))
 
     def knn(self, vector: Sequence[float], top_k: int, sources: Sequence[str] | None = None) -> list[Passage]:
         with self._lock:
-            self._refresh()
-            if self._store.count_documents() == 0:
+            generation = self._current()
+            if generation is None:
                 return []
-            self._check_dimension(len(vector))
-            documents = self._store.embedding_retrieval(
-                list(vector), filters=_sources_filter(sources), top_k=top_k
-            )
-        return _passages(documents)
+            if len(vector) != generation.dimension:
+                raise StoreError(self._dimension_error(generation.dimension, len(vector)))
+            query = _normalised(np.asarray(vector, dtype=np.float32)[None, :])[0]
+            mask = generation.mask(sources)
+            if mask is None and generation.ann is not None:
+                return generation.passages(generation.ann_search(query, top_k))
+            if mask is None:
+                return generation.passages(_top(generation.vectors @ query, top_k, None))
+            rows = np.flatnonzero(mask)
+            hits = _top(generation.vectors[rows] @ query, top_k, None)
+            return generation.passages([(int(rows[row]), score) for row, score in hits])
 
     def prune(self, prefix: str, keep: Collection[str]) -> int:
         with self._lock:
-            self._refresh()
+            table = self._writable()
             gone = [
-                document.id
-                for document in self._store.storage.values()
-                if str(document.meta.get("source", "")).startswith(prefix)
-                and document.meta.get("source") not in keep
+                key for key, (row, _) in table.items() if row[2].startswith(prefix) and row[2] not in keep
             ]
-            if gone:
-                self._store.delete_documents(gone)
-                self._save()
+            for key in gone:
+                del table[key]
+            if self._bulk_depth == 0:
+                if gone:
+                    self._commit()
+                else:
+                    self._table = None  # unchanged: read the committed generation again next time
             return len(gone)
 
     def count(self) -> int:
         with self._lock:
-            self._refresh()
-            return self._store.count_documents()
+            generation = self._current()
+            return 0 if generation is None else generation.rows
 
     def ping(self) -> None:
-        """The embedded store is always reachable once its file has loaded."""
+        """The embedded store is always reachable."""
 
     def close(self) -> None:
-        """Nothing to release: every write is already on disk."""
+        """Release the memory maps; every write is already on disk."""
+        with self._lock:
+            self._generation = None
+            self._version = None
 
-    def _refresh(self) -> None:
-        """Reload if another process replaced the file since this one read or wrote it."""
-        if self._file_version() != self._loaded_version:
-            self._store = self._load()
+    def _current(self) -> _Generation | None:
+        """The committed generation, re-opened when another process committed a newer one."""
+        version = _file_version(self.directory / _CURRENT)
+        if version != self._version or (self._generation is None and version is not None):
+            self._version = version
+            self._generation = None
+            if version is not None:
+                name = (self.directory / _CURRENT).read_text(encoding="utf-8").strip()
+                self._generation = _Generation.open(self.directory / name, self.params)
+        return self._generation
 
-    def _file_version(self) -> tuple[int, int, int] | None:
-        """Identifies one version of the file: every save replaces it with a new inode."""
-        try:
-            stat = self.path.stat()
-        except FileNotFoundError:
-            return None
-        return stat.st_ino, stat.st_mtime_ns, stat.st_size
+    def _writable(self) -> dict[str, tuple[tuple[Any, ...], np.ndarray]]:
+        """All passages by id, with their vectors (views into the memory map until rewritten)."""
+        if self._table is None:
+            generation = self._current()
+            self._table = {} if generation is None else generation.table()
+        return self._table
 
-    def _load(self) -> InMemoryDocumentStore:
-        self._loaded_version = self._file_version()
-        if self._loaded_version is None:
-            return _new_store()
-        try:
-            return InMemoryDocumentStore.load_from_disk(str(self.path))
-        except Exception as error:
-            raise StoreError(
-                f"cannot load the embedded store {self.path}: {error}. "
-                "Delete the file and run `qwen3-rerank index` again."
-            ) from error
+    def _commit(self) -> None:
+        table, self._table = self._table or {}, None
+        rows = [row for row, _ in table.values()]
+        dimension = next(iter(table.values()))[1].shape[0] if table else 0
+        vectors = np.stack([vector for _, vector in table.values()]) if table else np.zeros((0, 0), "f4")
+        name = _write_generation(self.directory, rows, vectors, dimension, self.params, self.ann_threshold)
+        _replace_text(self.directory / _CURRENT, name)
+        self._remove_old_generations(keep={name, self._generation.path.name if self._generation else ""})
+        self._generation, self._version = None, None
 
-    def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_suffix(".json.partial")
-        self._store.save_to_disk(str(partial))
-        os.replace(partial, self.path)
-        self._loaded_version = self._file_version()
+    def _remove_old_generations(self, keep: set[str]) -> None:
+        """Old generations go, except the one just replaced (a reader may still be opening it)."""
+        for path in self.directory.glob("gen-*"):
+            if path.name not in keep:
+                shutil.rmtree(path, ignore_errors=True)
 
-    def _check_dimension(self, dimension: int) -> None:
-        existing = next(iter(self._store.storage.values()), None)
-        if existing is not None and existing.embedding is not None and len(existing.embedding) != dimension:
-            raise StoreError(
-                f"{self.path} holds {len(existing.embedding)}-dimensional embeddings but the embedding "
-                f"model gives {dimension}; use the model it was indexed with, or delete the file and re-index"
-            )
-
-
-def _new_store() -> InMemoryDocumentStore:
-    return InMemoryDocumentStore(embedding_similarity_function="cosine")
-
-
-def _to_document(chunk: Chunk, vector: Sequence[float]) -> Document:
-    meta = {**chunk.meta, "source": chunk.source, "position": chunk.position}
-    return Document(id=chunk.id, content=chunk.text, meta=meta, embedding=list(vector))
-
-
-def _sources_filter(sources: Sequence[str] | None) -> dict[str, Any] | None:
-    if not sources:
-        return None
-    return {"field": "meta.source", "operator": "in", "value": list(sources)}
-
-
-def _passages(documents: Sequence[Document]) -> list[Passage]:
-    passages = []
-    for rank, document in enumerate(documents, start=1):
-        meta = dict(document.meta)
-        source = str(meta.pop("source", ""))
-        passages.append(
-            Passage(document.id, document.content or "", source, float(document.score or 0.0), rank, meta)
+    def _dimension_error(self, stored: int, given: int) -> str:
+        return (
+            f"{self.directory} holds {stored}-dimensional embeddings but the embedding model gives "
+            f"{given}; use the model it was indexed with, or delete the directory and re-index"
         )
-    return passages
+
+    def _migrate(self, legacy: Path) -> None:
+        """Convert a store saved by an earlier version (Haystack's JSON) into this format."""
+        if not legacy.exists() or (self.directory / _CURRENT).exists():
+            return
+        try:
+            documents = json.loads(legacy.read_text(encoding="utf-8"))["documents"]
+            chunks, vectors = zip(*(_legacy_chunk(document) for document in documents), strict=True)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise StoreError(f"cannot load the embedded store {legacy}: {error}. {_RECOVER}") from error
+        if chunks:
+            with self.bulk():
+                self.write(list(chunks), list(vectors))
+        legacy.rename(legacy.with_suffix(".json.migrated"))
+        logger.info("converted the embedded store %s to %s", legacy, self.directory)
+
+
+class _Generation:
+    """One committed version of the store, read lazily through memory maps."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
+        self.path = path
+        self.rows = int(manifest["rows"])
+        self.dimension = int(manifest["dimension"])
+        self.built_with = Bm25Params(manifest["language"], manifest["k1"], manifest["b"])
+        self.has_ann = bool(manifest.get("ann"))
+        self._rebuilt: dict[Bm25Params, Any] = {}
+
+    @classmethod
+    def open(cls, path: Path, params: Bm25Params) -> _Generation:
+        try:
+            manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise StoreError(f"cannot open the embedded store {path}: {error}. {_RECOVER}") from error
+        if manifest.get("format") != FORMAT_VERSION:
+            raise StoreError(
+                f"{path} has format {manifest.get('format')!r}, not {FORMAT_VERSION}. {_RECOVER}"
+            )
+        return cls(path, manifest)
+
+    @cached_property
+    def vectors(self) -> np.ndarray:
+        return np.load(self.path / "vectors.npy", mmap_mode="r")
+
+    @cached_property
+    def _ids(self) -> np.ndarray:
+        return np.load(self.path / "ids.npy", mmap_mode="r")
+
+    @cached_property
+    def _positions(self) -> np.ndarray:
+        return np.load(self.path / "positions.npy", mmap_mode="r")
+
+    @cached_property
+    def _texts(self) -> _Blobs:
+        return _Blobs(self.path, "texts")
+
+    @cached_property
+    def _metas(self) -> _Blobs:
+        return _Blobs(self.path, "metas")
+
+    @cached_property
+    def _source_codes(self) -> np.ndarray:
+        return np.load(self.path / "source_codes.npy", mmap_mode="r")
+
+    @cached_property
+    def _sources(self) -> list[str]:
+        return json.loads((self.path / "sources.json").read_text(encoding="utf-8"))
+
+    @cached_property
+    def _source_names(self) -> dict[str, int]:
+        return {name: code for code, name in enumerate(self._sources)}
+
+    def bm25(self, params: Bm25Params) -> Any:
+        """The BM25 index for ``params``: the saved one, or one rebuilt in memory when the store
+        was indexed with another language or k1/b (the passages need not be re-embedded)."""
+        if params == self.built_with:
+            return self._saved_bm25
+        if params not in self._rebuilt:
+            logger.info("%s was indexed with %s; rebuilding BM25 for %s", self.path, self.built_with, params)
+            texts = [self._texts[row] for row in range(self.rows)]
+            self._rebuilt[params] = _build_bm25(texts, params)
+        return self._rebuilt[params]
+
+    @cached_property
+    def _saved_bm25(self) -> Any:
+        import bm25s
+
+        return bm25s.BM25.load(str(self.path / "bm25"), mmap=True)
+
+    @cached_property
+    def ann(self) -> Any:
+        if not self.has_ann:
+            return None
+        from usearch.index import Index
+
+        return Index.restore(str(self.path / "hnsw.usearch"), view=True)
+
+    def ann_search(self, query: np.ndarray, top_k: int) -> list[tuple[int, float]]:
+        matches = self.ann.search(query, min(top_k, self.rows))
+        pairs = zip(matches.keys, matches.distances, strict=True)
+        return [(int(key), 1.0 - float(distance)) for key, distance in pairs]
+
+    def record(self, row: int) -> tuple[str, str, str, int, dict[str, Any]]:
+        """(id, text, source, position, meta) of one passage, read from the memory maps."""
+        raw_meta = self._metas.raw(row)
+        meta = json.loads(raw_meta) if raw_meta != b"{}" else {}
+        position = int(self._positions[row])
+        meta["position"] = position
+        source = self._sources[int(self._source_codes[row])]
+        return str(self._ids[row]), self._texts[row], source, position, meta
+
+    def mask(self, sources: Sequence[str] | None) -> np.ndarray | None:
+        """Rows from ``sources`` (None: no restriction)."""
+        if not sources:
+            return None
+        codes = [self._source_names[name] for name in sources if name in self._source_names]
+        return np.isin(self._source_codes, np.asarray(codes, dtype=np.int32))
+
+    def passages(self, hits: Sequence[tuple[int, float]]) -> list[Passage]:
+        passages = []
+        for rank, (row, score) in enumerate(hits, start=1):
+            chunk_id, text, source, _position, meta = self.record(row)
+            passages.append(Passage(chunk_id, text, source, float(score), rank, meta))
+        return passages
+
+    def table(self) -> dict[str, tuple[tuple[Any, ...], np.ndarray]]:
+        return {
+            record[0]: (record, self.vectors[row])
+            for row in range(self.rows)
+            for record in (self.record(row),)
+        }
+
+
+def _write_generation(
+    directory: Path,
+    rows: Sequence[tuple[Any, ...]],
+    vectors: np.ndarray,
+    dimension: int,
+    params: Bm25Params,
+    ann_threshold: int,
+) -> str:
+    """Write every file of a new generation; returns its directory name."""
+    numbers = [int(path.name.split("-")[1]) for path in directory.glob("gen-*") if path.name.count("-") == 2]
+    name = f"gen-{max(numbers, default=0) + 1:06d}-{uuid.uuid4().hex[:8]}"
+    path = directory / name
+    path.mkdir(parents=True)
+    np.save(path / "ids.npy", np.asarray([row[0] for row in rows], dtype=np.str_))
+    np.save(path / "positions.npy", np.asarray([row[3] for row in rows], dtype=np.int64))
+    _Blobs.write(path, "texts", [row[1].encode() for row in rows])
+    _Blobs.write(path, "metas", [_meta_bytes(row[4]) for row in rows])
+    names: dict[str, int] = {}
+    codes = np.asarray([names.setdefault(row[2], len(names)) for row in rows], dtype=np.int32)
+    np.save(path / "source_codes.npy", codes)
+    (path / "sources.json").write_text(json.dumps(list(names), ensure_ascii=False), encoding="utf-8")
+    np.save(path / "vectors.npy", vectors.astype(np.float32, copy=False))
+    _build_bm25([row[1] for row in rows], params).save(str(path / "bm25"))
+    ann = len(rows) >= ann_threshold > 0
+    if ann:
+        _build_ann(vectors).save(str(path / "hnsw.usearch"))
+    manifest = {
+        "format": FORMAT_VERSION,
+        "rows": len(rows),
+        "dimension": dimension,
+        "language": params.language,
+        "k1": params.k1,
+        "b": params.b,
+        "ann": ann,
+    }
+    (path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return name
+
+
+class _Blobs:
+    """Variable-length byte strings in one file, with their offsets: row ``i`` is one slice of
+    a memory map, so reading a passage decodes that passage only."""
+
+    def __init__(self, path: Path, name: str) -> None:
+        self._offsets = np.load(path / f"{name}.offsets.npy", mmap_mode="r")
+        with (path / f"{name}.bin").open("rb") as file:
+            empty = os.fstat(file.fileno()).st_size == 0
+            self._data = b"" if empty else mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+
+    def raw(self, row: int) -> bytes:
+        return self._data[int(self._offsets[row]) : int(self._offsets[row + 1])]
+
+    def __getitem__(self, row: int) -> str:
+        return self.raw(row).decode()
+
+    @staticmethod
+    def write(path: Path, name: str, blobs: Sequence[bytes]) -> None:
+        offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
+        np.cumsum([len(blob) for blob in blobs], out=offsets[1:])
+        with (path / f"{name}.bin").open("wb") as file:
+            for blob in blobs:
+                file.write(blob)
+        np.save(path / f"{name}.offsets.npy", offsets)
+
+
+def _meta_bytes(meta: dict[str, Any]) -> bytes:
+    extra = {key: value for key, value in meta.items() if key != "position"}
+    return json.dumps(extra, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _build_bm25(texts: Sequence[str], params: Bm25Params) -> Any:
+    import bm25s
+
+    index = bm25s.BM25(k1=params.k1, b=params.b, method="lucene")
+    # bm25s needs one term at least; an empty corpus gets a placeholder no query can match.
+    tokens = Analyzer(params.language).tokens(texts) if texts else [[""]]
+    index.index(tokens, show_progress=False)
+    return index
+
+
+def _build_ann(vectors: np.ndarray) -> Any:
+    from usearch.index import Index
+
+    index = Index(ndim=vectors.shape[1], metric="ip", dtype="f32", connectivity=16, expansion_add=128)
+    index.add(np.arange(len(vectors), dtype=np.uint64), vectors, threads=os.cpu_count() or 1)
+    index.expansion_search = 128
+    return index
+
+
+def _top(
+    scores: np.ndarray, top_k: int, mask: np.ndarray | None, *, positive: bool = False
+) -> list[tuple[int, float]]:
+    """The ``top_k`` best rows, best first, ties by row; ``positive`` drops scores <= 0 (no match)."""
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    k = min(top_k, len(scores))
+    if k <= 0:
+        return []
+    candidates = np.argpartition(-scores, k - 1)[:k]
+    order = candidates[np.lexsort((candidates, -scores[candidates]))]
+    floor = 0.0 if positive else -np.inf
+    return [(int(row), float(scores[row])) for row in order if scores[row] > floor]
+
+
+def _normalised(vectors: np.ndarray) -> np.ndarray:
+    """Unit-length float32 rows (zero rows stay zero), so a dot product is the cosine."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.where(norms == 0, 1, norms)).astype(np.float32, copy=False)
+
+
+def _file_version(path: Path) -> tuple[int, int, int] | None:
+    """Identifies one version of a file: every commit replaces it with a new inode."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
+def _replace_text(path: Path, text: str) -> None:
+    partial = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
+def _legacy_chunk(document: dict[str, Any]) -> tuple[Chunk, list[float]]:
+    """A chunk and its embedding from one document of the former JSON store."""
+    meta = dict(document.get("meta") or {})
+    source = str(meta.pop("source", ""))
+    position = int(meta.pop("position", 0) or 0)
+    chunk = Chunk(str(document["id"]), document.get("content") or "", source, position, meta)
+    return chunk, list(document["embedding"])

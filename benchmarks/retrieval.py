@@ -1,0 +1,324 @@
+"""First-stage retrieval on a BEIR dataset: our stores against reference libraries, in one run.
+
+Prints nDCG@10, Recall@100 and ms/query of BM25, dense and hybrid retrieval from the embedded
+store (and from Elasticsearch when ES_URL is set), next to the same metrics of:
+
+* ``bm25s`` (Lucene scorer, k1 0.9, b 0.4, English Snowball stemming and stop words) on whole
+  documents (title + text), as in the bm25s and BEIR baselines;
+* exact dense search with the same embedder on whole documents;
+* reciprocal rank fusion (k 60) of those two.
+
+Metrics come from ir-measures; every metric is the mean over all judged queries. Embeddings are
+cached under $QWEN3_BENCH_CACHE (default /tmp/qwen3-retrieval-cache), so re-runs skip the model.
+
+    python benchmarks/retrieval.py /path/to/scifact-train --split train
+    python benchmarks/retrieval.py DATA --chunk-sizes 160,256,512,0   # 0 = whole documents
+    python benchmarks/retrieval.py DATA --scale 1000000              # synthetic scale run only
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from retrieval_cache import cached_embeddings, chunk_corpus
+
+from qwen3_rag.beir import BeirDataset, load_beir
+from qwen3_rag.evaluation import mean_metrics
+from qwen3_rag.fusion import convex_fusion, reciprocal_rank_fusion
+from qwen3_rag.records import Passage
+from qwen3_rag.stores.memory import MemoryStore
+from qwen3_rag.testing import minilm_model_dir
+
+DEPTH = 100
+Run = dict[str, list[str]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("dataset", type=Path)
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--chunk-sizes", default="160", help="comma-separated; 0 = whole documents")
+    parser.add_argument("--chunk-overlap", type=int, default=32)
+    parser.add_argument("--language", default="english")
+    parser.add_argument("--k1", type=float, default=0.9)
+    parser.add_argument("--b", type=float, default=0.4)
+    parser.add_argument("--limit-queries", type=int)
+    parser.add_argument("--model", default=str(minilm_model_dir()))
+    parser.add_argument("--rules", action="store_true", help="also compare passage-to-document rules")
+    parser.add_argument("--fusions", action="store_true", help="also compare convex fusion weights")
+    parser.add_argument("--scale", type=int, help="only a synthetic run with this many passages")
+    args = parser.parse_args()
+    if args.scale:
+        scale_run(args.scale)
+        return
+
+    dataset = load_beir(args.dataset, args.split)
+    query_ids = dataset.judged_queries(args.limit_queries)
+    queries = [dataset.queries[qid] for qid in query_ids]
+    qrels = {qid: dataset.qrels[qid] for qid in query_ids}
+    query_vectors = cached_embeddings(args.model, list(dataset.queries.values()), "query")
+    position = {qid: i for i, qid in enumerate(dataset.queries)}
+    query_vectors = query_vectors[[position[qid] for qid in query_ids]]
+    print(
+        f"{dataset.name} ({args.split}): {len(dataset.corpus)} documents, {len(query_ids)} judged queries\n"
+    )
+
+    table: list[tuple[str, dict[str, float], float]] = []
+    reference = reference_runs(dataset, query_ids, queries, query_vectors, args)
+    for name, (run, ms) in reference.items():
+        table.append((f"reference {name}", mean_metrics(qrels, run, query_ids), ms))
+    for size in [int(size) for size in args.chunk_sizes.split(",")]:
+        runs = store_runs(dataset, query_ids, queries, query_vectors, size or None, args)
+        for name, (run, ms) in runs.items():
+            table.append((name, mean_metrics(qrels, run, query_ids), ms))
+    print_table(table)
+
+
+def reference_runs(
+    dataset: BeirDataset, query_ids: list[str], queries: list[str], query_vectors: np.ndarray, args
+) -> dict[str, tuple[Run, float]]:
+    """bm25s and exact dense search on whole documents, and their RRF."""
+    import bm25s
+    import Stemmer
+
+    doc_ids = list(dataset.corpus)
+    stemmer = Stemmer.Stemmer("english")
+    started = time.perf_counter()
+    retriever = bm25s.BM25(k1=0.9, b=0.4, method="lucene")
+    retriever.index(
+        bm25s.tokenize(list(dataset.corpus.values()), stopwords="en", stemmer=stemmer, show_progress=False),
+        show_progress=False,
+    )
+    print(f"reference bm25s index: {time.perf_counter() - started:.1f} s")
+    bm25: Run = {}
+    started = time.perf_counter()
+    for qid, query in zip(query_ids, queries, strict=True):
+        tokens = bm25s.tokenize(query, stopwords="en", stemmer=stemmer, show_progress=False)
+        rows, scores = retriever.retrieve(tokens, k=DEPTH, show_progress=False, n_threads=1)
+        bm25[qid] = [doc_ids[row] for row, score in zip(rows[0], scores[0], strict=True) if score > 0]
+    bm25_ms = (time.perf_counter() - started) * 1000 / len(query_ids)
+    vectors = cached_embeddings(args.model, list(dataset.corpus.values()), "document")
+    dense: Run = {}
+    started = time.perf_counter()
+    for qid, vector in zip(query_ids, query_vectors, strict=True):
+        scores = vectors @ vector
+        top = np.argsort(-scores)[:DEPTH]
+        dense[qid] = [doc_ids[row] for row in top]
+    dense_ms = (time.perf_counter() - started) * 1000 / len(query_ids)
+    hybrid = {qid: _rrf_ids([bm25[qid], dense[qid]]) for qid in query_ids}
+    return {"bm25s": (bm25, bm25_ms), "dense": (dense, dense_ms), "rrf": (hybrid, bm25_ms + dense_ms)}
+
+
+def store_runs(
+    dataset: BeirDataset,
+    query_ids: list[str],
+    queries: list[str],
+    query_vectors: np.ndarray,
+    size: int | None,
+    args,
+) -> dict[str, tuple[Run, float]]:
+    """BM25, dense and hybrid from the embedded store (and Elasticsearch when ES_URL is set) over
+    chunks of ``size`` tokens."""
+    common = (dataset, query_ids, queries, query_vectors, size, args)
+    runs = _runs_of(_memory_store, "memory", *common)
+    if os.environ.get("ES_URL"):
+        runs.update(_runs_of(_es_store, "elasticsearch", *common))
+    return runs
+
+
+@contextlib.contextmanager
+def _memory_store(args):
+    with tempfile.TemporaryDirectory() as data_dir:
+        store = MemoryStore(Path(data_dir), "bench", language=args.language, bm25_k1=args.k1, bm25_b=args.b)
+        yield store, store.bulk
+        store.close()
+
+
+@contextlib.contextmanager
+def _es_store(args):
+    from elasticsearch import Elasticsearch
+
+    from qwen3_rag.stores.elasticsearch import ElasticsearchStore
+
+    url = os.environ["ES_URL"]
+    client = Elasticsearch(url, request_timeout=120)
+    index = "bench-retrieval"
+    client.indices.delete(index=index, ignore_unavailable=True)
+    store = ElasticsearchStore(client, index, url=url, language=args.language, bm25_k1=args.k1, bm25_b=args.b)
+    yield store, contextlib.nullcontext
+    client.indices.delete(index=index, ignore_unavailable=True)
+    store.close()
+
+
+def _runs_of(open_store, backend, dataset, query_ids, queries, query_vectors, size, args):
+    chunks = chunk_corpus(dataset.corpus, size, args.chunk_overlap)
+    vectors = cached_embeddings(args.model, [chunk.text for chunk in chunks], "document")
+    per_doc = len(chunks) / len(dataset.corpus)
+    with open_store(args) as (store, bulk):
+        started = time.perf_counter()
+        with bulk():
+            for start in range(0, len(chunks), 2000):
+                store.write(chunks[start : start + 2000], vectors[start : start + 2000])
+        build = time.perf_counter() - started
+        print(
+            f"{backend} store, {len(chunks)} chunks ({per_doc:.2f}/doc, size {size or 'whole'}): "
+            f"built in {build:.1f} s"
+        )
+        # Enough passages that DEPTH distinct documents are (nearly always) among them.
+        fetch = DEPTH * max(1, int(np.ceil(per_doc * 2))) if size else DEPTH
+        bm25, bm25_ms = _timed(lambda q, v: store.bm25(q, fetch), queries, query_vectors)
+        dense, dense_ms = _timed(lambda q, v: store.knn(v, fetch), queries, query_vectors)
+    label = f"{backend} " + (f"chunks {size}" if size else "whole docs")
+    runs: dict[str, tuple[Run, float]] = {
+        f"{label} bm25": (_by_document(query_ids, bm25), bm25_ms),
+        f"{label} dense": (_by_document(query_ids, dense), dense_ms),
+        f"{label} hybrid rrf (documents)": (_fuse_documents(query_ids, bm25, dense), bm25_ms + dense_ms),
+    }
+    if args.rules:
+        chunk_rrf = [reciprocal_rank_fusion([b, d], top_k=fetch) for b, d in zip(bm25, dense, strict=True)]
+        runs[f"{label} hybrid rrf (passages, then max)"] = (
+            _by_document(query_ids, chunk_rrf),
+            bm25_ms + dense_ms,
+        )
+        for rule_name, rule in (("sum", _sum_rule), ("first-passage", _first_passage_rule)):
+            runs[f"{label} bm25 rule={rule_name}"] = (_by_document(query_ids, bm25, rule), bm25_ms)
+            runs[f"{label} dense rule={rule_name}"] = (_by_document(query_ids, dense, rule), dense_ms)
+    if args.fusions:
+        for weight in (0.3, 0.4, 0.5, 0.6, 0.7):
+            fused = [
+                convex_fusion(_max_passages(b), _max_passages(d), dense_weight=weight, top_k=DEPTH)
+                for b, d in zip(bm25, dense, strict=True)
+            ]
+            runs[f"{label} hybrid convex w={weight}"] = (_by_document(query_ids, fused), bm25_ms + dense_ms)
+    return runs
+
+
+def _timed(search: Callable[[str, np.ndarray], list[Passage]], queries: list[str], vectors: np.ndarray):
+    results = []
+    started = time.perf_counter()
+    for query, vector in zip(queries, vectors, strict=True):
+        results.append(search(query, vector))
+    return results, (time.perf_counter() - started) * 1000 / len(queries)
+
+
+def _max_passages(passages: Sequence[Passage]) -> list[Passage]:
+    """One passage per document: its best one (lists are best first)."""
+    seen: dict[str, Passage] = {}
+    for passage in passages:
+        seen.setdefault(passage.source, passage)
+    return [
+        p.__class__(p.source, p.text, p.source, p.score, rank, p.meta)
+        for rank, p in enumerate(seen.values(), 1)
+    ]
+
+
+def _by_document(query_ids, rankings, rule=None) -> Run:
+    rule = rule or (lambda passages: list(dict.fromkeys(p.source for p in passages)))
+    return {qid: rule(passages)[:DEPTH] for qid, passages in zip(query_ids, rankings, strict=True)}
+
+
+def _sum_rule(passages: Sequence[Passage]) -> list[str]:
+    totals: dict[str, float] = {}
+    for passage in passages:
+        totals[passage.source] = totals.get(passage.source, 0.0) + passage.score
+    return sorted(totals, key=lambda doc: -totals[doc])
+
+
+def _first_passage_rule(passages: Sequence[Passage]) -> list[str]:
+    """Only each document's first passage counts (FirstP)."""
+    return list(dict.fromkeys(p.source for p in passages if p.meta.get("position") == 0))
+
+
+def _fuse_documents(query_ids, bm25, dense) -> Run:
+    return {
+        qid: [p.id for p in reciprocal_rank_fusion([_max_passages(b), _max_passages(d)], top_k=DEPTH)]
+        for qid, b, d in zip(query_ids, bm25, dense, strict=True)
+    }
+
+
+def _rrf_ids(rankings: Sequence[Sequence[str]], k: int = 60) -> list[str]:
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, doc in enumerate(ranking, start=1):
+            scores[doc] = scores.get(doc, 0.0) + 1.0 / (k + rank)
+    return sorted(scores, key=lambda doc: -scores[doc])[:DEPTH]
+
+
+def scale_run(passages: int, dimension: int = 384, queries: int = 200) -> None:
+    """Index ``passages`` synthetic passages (Zipf-distributed words, random unit vectors) in the
+    embedded store and time building, opening and searching it; nothing is kept afterwards."""
+    from qwen3_rag.records import Chunk
+
+    rng = np.random.default_rng(0)
+    vocabulary = np.asarray([f"w{i}" for i in range(50_000)])
+    lengths = rng.integers(20, 120, size=passages)
+    words = vocabulary[np.minimum(rng.zipf(1.3, size=int(lengths.sum())) - 1, len(vocabulary) - 1)]
+    cuts = np.cumsum(lengths)[:-1]
+    texts = [" ".join(chunk) for chunk in np.split(words, cuts)]
+    chunks = [Chunk(f"p{i}", text, f"doc{i // 3}", i % 3) for i, text in enumerate(texts)]
+    vectors = rng.standard_normal((passages, dimension), dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    query_texts = [" ".join(rng.choice(texts[i].split(), 5)) for i in rng.integers(0, passages, queries)]
+    query_vectors = vectors[rng.integers(0, passages, queries)] + 0.1 * rng.standard_normal(
+        (queries, dimension), dtype=np.float32
+    )
+    del words
+    for ann_threshold in (0, 1):
+        label = "exact" if ann_threshold == 0 else "hnsw"
+        with tempfile.TemporaryDirectory() as data_dir:
+            store = MemoryStore(Path(data_dir), "scale", ann_threshold=ann_threshold)
+            started = time.perf_counter()
+            store.write(chunks, vectors)
+            build = time.perf_counter() - started
+            size = sum(path.stat().st_size for path in Path(data_dir).rglob("*") if path.is_file())
+            store.close()
+            started = time.perf_counter()
+            store = MemoryStore(Path(data_dir), "scale", ann_threshold=ann_threshold)
+            store.bm25("w1", 1), store.knn(query_vectors[0], 1)
+            opened = time.perf_counter() - started
+            _, bm25_ms = _timed(lambda q, v, s=store: s.bm25(q, 100), query_texts, query_vectors)
+            dense, dense_ms = _timed(lambda q, v, s=store: s.knn(v, 100), query_texts, query_vectors)
+            if ann_threshold:
+                recall = np.mean(
+                    [
+                        len({p.id for p in approx} & {f"p{row}" for row in np.argsort(-(vectors @ v))[:100]})
+                        / 100
+                        for approx, v in zip(dense, query_vectors, strict=True)
+                    ]
+                )
+                recall_text = f", HNSW recall@100 vs exact {recall:.3f}"
+            else:
+                recall_text = ""
+            print(
+                f"{passages:,} passages, dense {label}: build {build:.0f} s (BM25 + vectors"
+                f"{' + HNSW' if ann_threshold else ''}), {size / 2**20:.0f} MiB on disk, first search "
+                f"after opening {opened * 1000:.0f} ms; BM25 {bm25_ms:.1f} ms/query, dense {dense_ms:.1f} "
+                f"ms/query{recall_text}",
+                flush=True,
+            )
+
+
+def print_table(rows: Sequence[tuple[str, dict[str, float], float]]) -> None:
+    width = max(len(name) for name, _, _ in rows)
+    print(f"\n| {'run'.ljust(width)} | nDCG@10 | Recall@100 | ms / query |")
+    print(f"|{'-' * (width + 2)}|--------:|-----------:|-----------:|")
+    for name, metrics, ms in rows:
+        print(f"| {name.ljust(width)} | {metrics['nDCG@10']:.4f} | {metrics['R@100']:.4f} | {ms:10.2f} |")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    main()

@@ -1,0 +1,44 @@
+"""Retrieval settings: language, BM25 k1/b and fusion reach both backends, bad values are named."""
+
+from __future__ import annotations
+
+import pytest
+
+from qwen3_rag.settings import Settings
+from qwen3_rag.stores.elasticsearch import BM25_SIMILARITY, index_settings, mapping_for
+
+
+def test_retrieval_settings_are_read_from_the_environment() -> None:
+    environ = {
+        "QWEN3_RAG_LANGUAGE": "german",
+        "QWEN3_RAG_BM25_K1": "1.2",
+        "QWEN3_RAG_BM25_B": "0.75",
+        "QWEN3_RAG_FUSION_METHOD": "convex",
+        "QWEN3_RAG_FUSION_WEIGHT": "0.4",
+    }
+    settings = Settings.from_env(environ, device="cpu")
+    assert (settings.language, settings.bm25_k1, settings.bm25_b) == ("german", 1.2, 0.75)
+    assert (settings.fusion_method, settings.fusion_weight) == ("convex", 0.4)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("language", "klingon", "language must be one of"),
+        ("bm25_b", 1.5, "bm25_b must be between 0 and 1"),
+        ("fusion_method", "max", "fusion_method must be one of rrf, convex"),
+        ("fusion_weight", -0.1, "fusion_weight must be between 0 and 1"),
+    ],
+)
+def test_bad_retrieval_settings_are_named(field: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Settings.from_env({}, device="cpu", **{field: value})
+
+
+def test_elasticsearch_indices_stem_with_the_language_analyzer_and_our_bm25() -> None:
+    text = mapping_for(384, language="english")["properties"]["text"]
+    assert text == {"type": "text", "analyzer": "english", "similarity": BM25_SIMILARITY}
+    assert mapping_for(384, language="none")["properties"]["text"]["analyzer"] == "standard"
+    assert index_settings(k1=0.9, b=0.4) == {
+        "similarity": {BM25_SIMILARITY: {"type": "BM25", "k1": 0.9, "b": 0.4}}
+    }
