@@ -26,6 +26,9 @@ NEUTRAL_MODULES = [
     "qwen3_rag.cli",
     "qwen3_rag.stores",
     "qwen3_rag.stores.elasticsearch",
+    "qwen3_rag.stores.memory",
+    "qwen3_rag.stores.analysis",
+    "qwen3_rag.ingest",
     "qwen3_rag.stores.layouts",
 ]
 FRAMEWORKS = {"haystack": "haystack-ai", "llamaindex": "llama-index-core"}

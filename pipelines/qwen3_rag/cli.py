@@ -31,7 +31,7 @@ from qwen3_rerank.cli import (
 )
 
 from .records import Answer, IndexReport, Passage
-from .service import RagService
+from .service import RagService, framework_class
 from .settings import Backend, Framework, Fusion, IndexLayoutChoice, LlmKind, Settings
 
 console = Console()
@@ -144,6 +144,7 @@ def ask(
 ) -> None:
     """Answer a question from the indexed documents, citing the passages it used."""
     settings = _settings(locals())
+    framework_class(settings)  # a missing framework fails first, naming the extra to install
     with RagService(settings) as service:
         if service.document_count() == 0:
             raise ValueError(f"nothing is indexed in {service.location}: run `qwen3-rerank index PATH` first")

@@ -257,15 +257,20 @@ def _bulk(store: ChunkStore) -> contextlib.AbstractContextManager[None]:
 
 
 def _framework_pipeline(settings: Settings, reranker: Qwen3Reranker) -> FrameworkPipeline:
-    """The framework is imported only when chosen: each pulls in its own dependencies."""
+    return framework_class(settings)(settings, reranker)
+
+
+def framework_class(settings: Settings) -> type[FrameworkPipeline]:
+    """The chosen framework's pipeline class, imported only when chosen (each pulls in its own
+    dependencies); a missing framework names the extra that installs it."""
     try:
         if settings.framework == "haystack":
             from .haystack import HaystackPipeline
 
-            return HaystackPipeline(settings, reranker)
+            return HaystackPipeline
         from .llamaindex import LlamaIndexPipeline
 
-        return LlamaIndexPipeline(settings, reranker)
+        return LlamaIndexPipeline
     except ModuleNotFoundError as error:
         if error.name is None or error.name.split(".")[0] not in {"haystack", "llama_index"}:
             raise

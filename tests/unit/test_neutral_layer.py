@@ -8,8 +8,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 # Importing any of these (or a submodule) fails in the child process, as if not installed.
 BLOCKED = ("haystack", "haystack_integrations", "llama_index")
 
@@ -25,6 +23,9 @@ NEUTRAL_MODULES = [
     "qwen3_rag.stores.base",
     "qwen3_rag.stores.layouts",
     "qwen3_rag.stores.elasticsearch",
+    "qwen3_rag.stores.memory",
+    "qwen3_rag.stores.analysis",
+    "qwen3_rag.ingest",
     "qwen3_rag.beir",
     "qwen3_rag.cli",
 ]
@@ -97,21 +98,11 @@ def test_a_pipeline_command_without_its_framework_prints_the_install_line(tmp_pa
     assert "Traceback" not in output
 
 
-# stores/memory.py and ingest.py are being rewritten on other branches to drop Haystack's
-# in-memory store and LlamaIndex's sentence splitter. LEAD: these pass once those branches are
-# merged; remove the xfail marks then (strict, so an unexpected pass shows up).
-AFTER_MERGE = pytest.mark.xfail(
-    strict=True, reason="passes after the memory-store and ingest rewrites are merged (issue 12)"
-)
-
-
-@AFTER_MERGE
 def test_the_embedded_store_imports_without_haystack() -> None:
     result = run_without_frameworks("import qwen3_rag.stores.memory")
     assert result.returncode == 0, result.stderr
 
 
-@AFTER_MERGE
 def test_chunking_works_without_llamaindex() -> None:
     result = run_without_frameworks(
         """
