@@ -179,7 +179,7 @@ class Settings:
     language: str = "english"
     bm25_k1: float = 0.9
     bm25_b: float = 0.4
-    ann_threshold: int = 200_000
+    ann_threshold: int = 0
     fusion_method: FusionMethod = "rrf"
     fusion_weight: float = 0.5
 
