@@ -138,8 +138,9 @@ class Settings(RerankerSettings):
     bm25_b: UnitInterval = env("QWEN3_RAG_BM25_B", 0.4, "BM25's length normalisation (both backends).")
     ann_threshold: NonNegativeInt = env(
         "QWEN3_RAG_ANN_THRESHOLD",
-        200_000,
-        "Passages from which the embedded store adds an HNSW index for unfiltered dense search; 0 never.",
+        0,
+        "Passages from which the embedded store adds an HNSW index for unfiltered dense search; "
+        "0: always exact (docs/evaluation.md has the measured recall).",
     )
     index_layout: IndexLayoutChoice = env(
         "QWEN3_RAG_INDEX_LAYOUT",
