@@ -24,10 +24,10 @@ def test_retrieval_settings_are_read_from_the_environment() -> None:
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("language", "klingon", "language must be one of"),
-        ("bm25_b", 1.5, "bm25_b must be between 0 and 1"),
-        ("fusion_method", "max", "fusion_method must be one of rrf, convex"),
-        ("fusion_weight", -0.1, "fusion_weight must be between 0 and 1"),
+        ("language", "klingon", r"language \(QWEN3_RAG_LANGUAGE\): language must be one of .*english"),
+        ("bm25_b", 1.5, r"bm25_b \(QWEN3_RAG_BM25_B\): .*less than or equal to 1"),
+        ("fusion_method", "max", r"fusion_method \(QWEN3_RAG_FUSION_METHOD\): .*'rrf' or 'convex'"),
+        ("fusion_weight", -0.1, r"fusion_weight \(QWEN3_RAG_FUSION_WEIGHT\): .*greater than or equal to 0"),
     ],
 )
 def test_bad_retrieval_settings_are_named(field: str, value: object, message: str) -> None:
