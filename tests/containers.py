@@ -2,7 +2,7 @@
 
 Shared by the stack test (tests/stack) and the containerized Elasticsearch of the integration tests.
 Images that no registry can give us here are built by ``docker/build-base-images.sh`` (which
-``.ci/setup`` runs); ``ensure_local_images`` runs it again on demand, a no-op when they are present.
+``.ci/container-engine`` runs); ``ensure_local_images`` runs it again on demand, a no-op when they are present.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def docker(
 def engine_problem() -> str | None:
     """Why no container engine can be used here, or ``None`` when one answers."""
     if shutil.which("docker") is None:
-        return "no `docker` command (bash .ci/setup installs one as root on Debian)"
+        return "no `docker` command (bash .ci/container-engine installs one as root on Debian)"
     try:
         info = docker("info", "--format", "{{.ServerVersion}}", timeout=20, check=False)
     except subprocess.TimeoutExpired:

@@ -2,7 +2,7 @@
 Elasticsearch-compatible stand-in started as a container through testcontainers when a container
 engine answers, else the tests are skipped with the reason.
 
-``.ci/test`` leaves ``ES_URL`` unset when an engine answers and the stand-in's image exists (``.ci/setup``
+``.ci/test`` leaves ``ES_URL`` unset when an engine answers and the stand-in's image exists (``.ci/container-engine``
 builds it), and otherwise starts the stand-in as a host process and sets ``ES_URL``; the run's
 output says which one served. Each test gets its own index, deleted afterwards, so tests never see
 each other's passages. The stand-in is not Elasticsearch: where the two disagree, Elasticsearch's
@@ -56,7 +56,7 @@ def _standin_container():  # -> testcontainers DockerContainer
         ensure_local_images()
     if not os.environ.get("TESTCONTAINERS_CONNECTION_MODE"):
         # The port is published on the engine host's 127.0.0.1, which is this machine for the engine
-        # .ci/setup starts; testcontainers would guess a gateway address where /.dockerenv exists.
+        # .ci/container-engine starts; testcontainers would guess a gateway address where /.dockerenv exists.
         testcontainers_config.connection_mode_override = ConnectionMode.docker_host
     if "TESTCONTAINERS_RYUK_DISABLED" not in os.environ and not has_image(testcontainers_config.ryuk_image):
         testcontainers_config.ryuk_disabled = True
