@@ -2,7 +2,8 @@
 
 Shared by the stack test (tests/stack) and the containerized Elasticsearch of the integration tests.
 Images that no registry can give us here are built by ``docker/build-base-images.sh`` (which
-``.ci/container-engine`` runs); ``ensure_local_images`` runs it again on demand, a no-op when they are present.
+``.ci/container-engine`` runs); ``ensure_local_images`` runs it again on demand, a no-op when
+they are present.
 """
 
 from __future__ import annotations

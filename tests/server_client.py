@@ -20,3 +20,26 @@ class LocalTestClient(TestClient):
     def __init__(self, app: Any, **kwargs: Any) -> None:
         kwargs.setdefault("base_url", LOCAL_URL)
         super().__init__(app, **kwargs)
+
+
+def post_scope(path: str, body: bytes | None = None) -> dict[str, Any]:
+    """The ASGI scope of a JSON ``POST`` to ``path`` on ``localhost``, for tests that drive the app
+    message by message (a body that stalls, a client that leaves)."""
+    headers = [(b"host", b"localhost"), (b"content-type", b"application/json")]
+    if body is not None:
+        headers.append((b"content-length", str(len(body)).encode()))
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 1234),
+        "server": ("localhost", 80),
+        "state": {},
+    }

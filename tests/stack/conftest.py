@@ -98,7 +98,9 @@ def engine() -> None:
         pytest.skip(f"the stack test needs a container engine: {problem}")
     for tool in ("compose", "buildx"):
         if docker(tool, "version", check=False).returncode != 0:
-            pytest.fail(f"the engine answers but `docker {tool}` is missing (bash .ci/container-engine installs it)")
+            pytest.fail(
+                f"the engine answers but `docker {tool}` is missing (bash .ci/container-engine installs it)"
+            )
 
 
 @pytest.fixture(scope="session")

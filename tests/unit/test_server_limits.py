@@ -21,6 +21,7 @@ from qwen3_rag.server import ServerSettings, create_app
 from qwen3_rag.server.cli import uvicorn_options
 from qwen3_rag.server.offload import BoundedPool, PoolFull, PoolTimeout, Probe
 from qwen3_rerank import Qwen3Reranker
+from tests.server_client import post_scope
 from tests.server_fakes import FakePipeline
 
 
@@ -160,21 +161,7 @@ async def test_a_body_that_never_arrives_is_408(reranker: Qwen3Reranker) -> None
     async def send(message: dict) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/rerank",
-        "raw_path": b"/v1/rerank",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"localhost"), (b"content-type", b"application/json")],
-        "client": ("127.0.0.1", 1234),
-        "server": ("localhost", 80),
-        "state": {},
-    }
+    scope = post_scope("/v1/rerank")
     async with app.router.lifespan_context(app):
         await asyncio.wait_for(app(scope, receive, send), 5)
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 408

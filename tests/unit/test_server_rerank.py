@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from qwen3_rag.server import ServerSettings, create_app
 from qwen3_rerank import PreparedRequest, Qwen3Reranker
 from tests.server_client import LocalTestClient as TestClient
+from tests.server_client import post_scope
 
 DOCUMENTS = [
     "Paris is the capital and largest city of France.",
@@ -266,25 +267,7 @@ async def test_a_client_that_disconnects_cancels_its_pending_work(
         async def send(message: dict) -> None:
             sent.append(message)
 
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": "/v1/rerank",
-            "raw_path": b"/v1/rerank",
-            "query_string": b"",
-            "root_path": "",
-            "headers": [
-                (b"host", b"localhost"),
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-            "client": ("127.0.0.1", 1234),
-            "server": ("test", 80),
-            "state": {},
-        }
+        scope = post_scope("/v1/rerank", body)
         call = asyncio.create_task(app(scope, receive, send))
         batcher = app.state.qwen3.batcher
         await wait_until(lambda: batcher.pending == 1)
