@@ -3,10 +3,10 @@ Elasticsearch-compatible stand-in started as a container through testcontainers 
 engine answers, else the tests are skipped with the reason.
 
 ``.ci/test`` leaves ``ES_URL`` unset when an engine answers and the stand-in's image exists
-(``.ci/container-engine`` builds it), and otherwise starts the stand-in as a host process and sets ``ES_URL``; the run's
-output says which one served. Each test gets its own index, deleted afterwards, so tests never see
-each other's passages. The stand-in is not Elasticsearch: where the two disagree, Elasticsearch's
-documentation wins (docs/server.md).
+(``.ci/container-engine`` builds it), and otherwise starts the stand-in as a host process and
+sets ``ES_URL``; the run's output says which one served. Each test gets its own index, deleted
+afterwards, so tests never see each other's passages. The stand-in is not Elasticsearch: where
+the two disagree, Elasticsearch's documentation wins (docs/server.md).
 """
 
 from __future__ import annotations
