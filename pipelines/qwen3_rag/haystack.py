@@ -54,6 +54,9 @@ class HaystackPipeline:
         ranked = self.ranker.run(query=question, documents=documents, top_k=top_n)["documents"]
         return [to_passage(document, rank) for rank, document in enumerate(ranked, start=1)]
 
+    def close(self) -> None:
+        self.ranker.close()
+
     def generate(self, question: str, passages: Sequence[Passage]) -> str:
         if self.generation is None or not passages:
             return ranked_passages_answer(passages)

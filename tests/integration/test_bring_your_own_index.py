@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 from qwen3_rag import RagService, StoreError
 from qwen3_rag.beir import load_beir
-from qwen3_rag.cli import register
 from qwen3_rag.evaluation import run_evaluation
 from qwen3_rag.settings import Settings
 from qwen3_rag.testing import SAMPLES_DIR, minilm_model_dir, offline_settings
+from qwen3_rerank.cli import full_app
 
 pytestmark = pytest.mark.integration
 
@@ -105,9 +105,8 @@ def settings(tmp_path: Path, tiny_qwen3_dir: Path, es_url: str, foreign_index: F
 
 @pytest.fixture
 def app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-    return app
+    """The real ``qwen3-rerank`` app, with its one-line error reporting."""
+    return full_app()
 
 
 def test_ask_with_both_frameworks_on_an_index_an_integration_wrote(
@@ -123,7 +122,7 @@ def test_ask_with_both_frameworks_on_an_index_an_integration_wrote(
     }
     passages = {}
     for framework in ("haystack", "llamaindex"):
-        args = ["ask", QUESTION, "--framework", framework, "--top-k", "8", "--top-n", "3", "--json"]
+        args = ["ask", QUESTION, "--framework", framework, "--candidates", "8", "--top-n", "3", "--json"]
         result = CliRunner().invoke(app, args, env=env)
         assert result.exit_code == 0, result.output
         answer = json.loads(result.stdout)

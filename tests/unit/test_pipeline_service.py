@@ -107,7 +107,7 @@ def test_reindexing_a_folder_removes_the_passages_of_files_gone_from_it(
         service.index_paths([folder, elsewhere])
         (folder / "gone.txt").unlink()
         report = service.index_paths([folder])
-        sources = {Path(p.source).name for p in service.retrieve("brewed", top_k=10).fused}
+        sources = {Path(p.source).name for p in service.retrieve("brewed", candidates=10).fused}
     assert report.removed == 1
     assert sources == {"keep.txt", "docs-archive.txt"}
 
