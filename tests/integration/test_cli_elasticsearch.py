@@ -9,17 +9,16 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from qwen3_rag.cli import register
 from qwen3_rag.testing import SAMPLES_DIR, minilm_model_dir
+from qwen3_rerank.cli import full_app
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-    return app
+    """The real ``qwen3-rerank`` app, with its one-line error reporting."""
+    return full_app()
 
 
 @pytest.fixture
