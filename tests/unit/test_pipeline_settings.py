@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from qwen3_rag.server.settings import ServerSettings
 from qwen3_rag.settings import (
@@ -43,19 +44,31 @@ def literal_choices(annotation: Any) -> list[str]:
 def sample(model: type[SettingsBase], name: str) -> str:
     """A valid value for a setting that differs from its default."""
     field = model.model_fields[name]
-    kinds = typing.get_args(field.annotation) or (field.annotation,)
+    default = field.default
     choices = literal_choices(field.annotation)
     if choices:
-        return [choice for choice in choices if choice != field.default][-1]
-    if bool in kinds:
-        return "false" if field.default else "true"
-    if name == "device":
-        return "cuda:1"
-    if "Path" in str(field.annotation):
-        return str(Path(__file__).parent)
-    if any(kind is int or typing.get_origin(kind) is typing.Annotated for kind in kinds):
-        return str(field.default * 2 if field.default else 333)
-    return "sample-value"
+        return [choice for choice in choices if choice != default][-1]
+    special = {"device": "cuda:1", "language": "german"}
+    if name in special:
+        return special[name]
+    if isinstance(default, bool):
+        return "false" if default else "true"
+    if isinstance(default, tuple):
+        return "alpha.example,beta.example"
+    if isinstance(default, float):
+        return str(default / 2)
+    if isinstance(default, int) or "int" in str(field.annotation):
+        return str(default * 2 if default else 333)
+    return str(Path(__file__).parent) if "Path" in str(field.annotation) else "sample-value"
+
+
+def rendered(value: Any) -> str:
+    """A setting's value as an environment variable would spell it."""
+    if isinstance(value, tuple):
+        return ",".join(rendered(item) for item in value)
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    return str(value)
 
 
 @pytest.mark.parametrize(("variable", "name"), DOCUMENTED)
@@ -66,7 +79,7 @@ def test_every_documented_variable_changes_the_setting_it_names(variable: str, n
     value = sample(model, name)
     default, changed = model.from_env(base), model.from_env(base | {variable: value})
     assert getattr(changed, name) != getattr(default, name)
-    assert str(getattr(changed, name)).lower() == value.lower() or name == "device"
+    assert rendered(getattr(changed, name)).lower() == value.lower() or name == "device"
     if name in RerankerSettings.model_fields:
         assert changed.reranker_config() != default.reranker_config()
 
