@@ -127,7 +127,7 @@ def test_the_haystack_pipeline_takes_any_retriever_component(service: RagService
     documents = pipeline.run({"retriever": {"query": question}, "ranker": {"query": question}})["ranker"][
         "documents"
     ]
-    expected = service.reranker.rerank(question, PASSAGES, top_k=2)
+    expected = service.reranker.rerank(question, PASSAGES, top_n=2)
     assert [d.content for d in documents] == [r.document for r in expected]
 
 
@@ -141,7 +141,7 @@ def test_the_llamaindex_query_engine_takes_any_base_retriever(service: RagServic
     engine = build_query_engine(settings, FixedLlamaIndexRetriever(), service.reranker)
     question = "How many hearts does an octopus have?"
     nodes = engine.query(question).source_nodes
-    expected = service.reranker.rerank(question, PASSAGES, top_k=2)
+    expected = service.reranker.rerank(question, PASSAGES, top_n=2)
     assert [n.node.get_content() for n in nodes] == [r.document for r in expected]
     with pytest.raises(TypeError, match="LlamaIndex BaseRetriever"):
         build_query_engine(settings, object(), service.reranker)  # type: ignore[arg-type]

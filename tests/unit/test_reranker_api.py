@@ -139,7 +139,7 @@ def test_defaults_on_cpu_are_float32(reranker):
 
 
 def test_a_missing_model_directory_says_what_to_pass(tmp_path):
-    with pytest.raises(OSError, match="there is no directory .*Set --reranker-model or QWEN3_RERANK_MODEL"):
+    with pytest.raises(OSError, match=r"there is no directory .*Set --reranker-model or QWEN3_RERANK_MODEL"):
         Qwen3Reranker(str(tmp_path / "nowhere"), local_files_only=True)
 
 

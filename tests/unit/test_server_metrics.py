@@ -99,10 +99,10 @@ def test_a_valid_request_id_is_honoured_and_others_are_replaced(reranker: Qwen3R
 def test_a_server_error_logs_and_returns_the_request_id(
     reranker: Qwen3Reranker, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def broken(pairs: list, instruction: str | None = None) -> list[float]:
+    def broken(requests: list) -> list[list[float]]:
         raise RuntimeError("the device fell over")
 
-    monkeypatch.setattr(reranker, "score_pairs", broken)
+    monkeypatch.setattr(reranker, "score_prepared", broken)
     app = create_app(ServerSettings(rag="off"), reranker=reranker)
     with caplog.at_level(logging.ERROR), LocalTestClient(app, raise_server_exceptions=False) as client:
         response = client.post("/v1/rerank", json=RERANK, headers={"X-Request-ID": "req-500"})

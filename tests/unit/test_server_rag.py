@@ -218,7 +218,11 @@ def test_ask_and_rerank_from_eight_threads_share_one_queue_and_get_serial_scores
     rerank_bodies = [
         {"query": q, "documents": [WATER, "The Nile is a long river in Africa."]} for q in questions
     ]
-    app = create_app(ServerSettings(rag="on"), reranker=reranker, rag_factory=embedded_pipeline(tmp_path))
+    app = create_app(
+        ServerSettings(rag="on", allow_writes=True),
+        reranker=reranker,
+        rag_factory=embedded_pipeline(tmp_path),
+    )
     with TestClient(app) as client:
         documents = [
             {"text": WATER, "source": "water.txt"},
