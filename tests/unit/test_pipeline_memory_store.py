@@ -177,3 +177,14 @@ def test_dense_search_through_the_ann_index_finds_the_exact_neighbours(tmp_path:
         assert [hit.id for hit in ann.knn(query, 10)] == [hit.id for hit in exact.knn(query, 10)]
     filtered = ann.knn(vectors[0], 5, sources=["s3"])
     assert filtered and {hit.source for hit in filtered} == {"s3"}
+
+
+def test_passages_without_a_single_word_are_stored_and_found_by_vector(tmp_path: Path) -> None:
+    # Found by the API fuzzer: text "0" has no BM25 term (words are 2+ characters), and a BM25 index
+    # over no term at all could not be built.
+    store = MemoryStore(tmp_path, "wordless")
+    wordless = [Chunk.create("0", "digits.txt", 0), Chunk.create("a", "letters.txt", 0)]
+    store.write(wordless, [[1.0, 0.0], [0.0, 1.0]])
+    assert store.count() == 2
+    assert store.bm25("0", top_k=3) == []
+    assert store.knn([1.0, 0.1], top_k=1)[0].text == "0"

@@ -439,8 +439,11 @@ def _build_bm25(texts: Sequence[str], params: Bm25Params) -> Any:
     import bm25s
 
     index = bm25s.BM25(k1=params.k1, b=params.b, method="lucene")
-    # bm25s needs one term at least; an empty corpus gets a placeholder no query can match.
-    tokens = Analyzer(params.language).tokens(texts) if texts else [[""]]
+    tokens = Analyzer(params.language).tokens(texts)
+    if not any(tokens):
+        # bm25s needs one term at least: a corpus with none (empty, or only numbers and stop
+        # words) gets a placeholder term that no query can match.
+        tokens = [[""] for _ in texts] or [[""]]
     index.index(tokens, show_progress=False)
     return index
 
