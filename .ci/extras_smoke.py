@@ -90,7 +90,7 @@ def server(model: str) -> None:
             app = create_app(ServerSettings(rag="off"), reranker=reranker)
             async with app.router.lifespan_context(app):
                 transport = httpx.ASGITransport(app=app)
-                async with httpx.AsyncClient(transport=transport, base_url="http://smoke") as client:
+                async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
                     response = await client.post("/v1/rerank", json={"query": QUERY, "documents": DOCUMENTS})
                     response.raise_for_status()
                     return response.json()
@@ -104,7 +104,7 @@ def core(model: str) -> None:
     from qwen3_rerank import Qwen3Reranker
 
     with Qwen3Reranker(model, device="cpu") as reranker:
-        assert reranker.rerank(QUERY, DOCUMENTS, top_k=1)[0].index in (0, 1)
+        assert reranker.rerank(QUERY, DOCUMENTS, top_n=1)[0].index in (0, 1)
     cli = [sys.executable, "-c", "from qwen3_rerank.cli import main; main()"]
     listed = subprocess.run([*cli, "--help"], capture_output=True, text=True, timeout=120)
     assert listed.returncode == 0 and "ask" in listed.stdout, listed.stdout + listed.stderr
