@@ -174,7 +174,11 @@ def test_dense_search_through_the_ann_index_finds_the_exact_neighbours(tmp_path:
         store.write(chunks, vectors)
     assert (tmp_path / "ann" / (tmp_path / "ann" / "CURRENT").read_text() / "hnsw.usearch").is_file()
     for query in rng.standard_normal((5, 16)):
-        assert [hit.id for hit in ann.knn(query, 10)] == [hit.id for hit in exact.knn(query, 10)]
+        # Approximate, and built on several threads: the nearest neighbour and 9 of the 10 exact
+        # ones, not necessarily the same order for near ties.
+        found, expected = [hit.id for hit in ann.knn(query, 10)], [hit.id for hit in exact.knn(query, 10)]
+        assert found[0] == expected[0]
+        assert len(set(found) & set(expected)) >= 9
     filtered = ann.knn(vectors[0], 5, sources=["s3"])
     assert filtered and {hit.source for hit in filtered} == {"s3"}
 
