@@ -159,9 +159,9 @@ class MemoryStore:
             if mask is None and generation.ann is not None:
                 return generation.passages(generation.ann_search(query, top_k))
             if mask is None:
-                return generation.passages(_top(generation.vectors @ query, top_k, None))
+                return generation.passages(_top(_cosines(generation.vectors, query), top_k, None))
             rows = np.flatnonzero(mask)
-            hits = _top(generation.vectors[rows] @ query, top_k, None)
+            hits = _top(_cosines(generation.vectors[rows], query), top_k, None)
             return generation.passages([(int(rows[row]), score) for row, score in hits])
 
     def prune(self, prefix: str, keep: Collection[str]) -> int:
@@ -311,7 +311,7 @@ class _Generation:
             return self._saved_bm25
         if params not in self._rebuilt:
             logger.info("%s was indexed with %s; rebuilding BM25 for %s", self.path, self.built_with, params)
-            texts = [self._texts[row] for row in range(self.rows)]
+            texts = self._texts.decoded(np.arange(self.rows))
             self._rebuilt[params] = _build_bm25(texts, params)
         return self._rebuilt[params]
 
@@ -334,14 +334,22 @@ class _Generation:
         pairs = zip(matches.keys, matches.distances, strict=True)
         return [(int(key), 1.0 - float(distance)) for key, distance in pairs]
 
-    def record(self, row: int) -> tuple[str, str, str, int, dict[str, Any]]:
-        """(id, text, source, position, meta) of one passage, read from the memory maps."""
-        raw_meta = self._metas.raw(row)
-        meta = json.loads(raw_meta) if raw_meta != b"{}" else {}
-        position = int(self._positions[row])
-        meta["position"] = position
-        source = self._sources[int(self._source_codes[row])]
-        return str(self._ids[row]), self._texts[row], source, position, meta
+    def records(self, rows: Sequence[int]) -> list[tuple[str, str, str, int, dict[str, Any]]]:
+        """(id, text, source, position, meta) of each row, read from the memory maps.
+
+        Columns are gathered for all rows at once (one numpy fancy index per column), since a
+        query reads hundreds of passages and per-element access to a memory map is slow.
+        """
+        index = np.asarray(rows, dtype=np.int64)
+        ids, positions = self._ids[index].tolist(), self._positions[index].tolist()
+        sources = [self._sources[code] for code in self._source_codes[index].tolist()]
+        texts, metas = self._texts.decoded(index), self._metas.raw_many(index)
+        return [
+            (chunk_id, text, source, position, {**_meta_of(raw_meta), "position": position})
+            for chunk_id, text, source, position, raw_meta in zip(
+                ids, texts, sources, positions, metas, strict=True
+            )
+        ]
 
     def mask(self, sources: Sequence[str] | None) -> np.ndarray | None:
         """Rows from ``sources`` (None: no restriction)."""
@@ -351,18 +359,17 @@ class _Generation:
         return np.isin(self._source_codes, np.asarray(codes, dtype=np.int32))
 
     def passages(self, hits: Sequence[tuple[int, float]]) -> list[Passage]:
-        passages = []
-        for rank, (row, score) in enumerate(hits, start=1):
-            chunk_id, text, source, _position, meta = self.record(row)
-            passages.append(Passage(chunk_id, text, source, float(score), rank, meta))
-        return passages
+        records = self.records([row for row, _ in hits])
+        return [
+            Passage(chunk_id, text, source, score, rank, meta)
+            for rank, ((chunk_id, text, source, _position, meta), (_row, score)) in enumerate(
+                zip(records, hits, strict=True), start=1
+            )
+        ]
 
     def table(self) -> dict[str, tuple[tuple[Any, ...], np.ndarray]]:
-        return {
-            record[0]: (record, self.vectors[row])
-            for row in range(self.rows)
-            for record in (self.record(row),)
-        }
+        records = self.records(range(self.rows))
+        return {record[0]: (record, self.vectors[row]) for row, record in enumerate(records)}
 
 
 def _write_generation(
@@ -414,11 +421,13 @@ class _Blobs:
             empty = os.fstat(file.fileno()).st_size == 0
             self._data = b"" if empty else mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
 
-    def raw(self, row: int) -> bytes:
-        return self._data[int(self._offsets[row]) : int(self._offsets[row + 1])]
+    def raw_many(self, rows: np.ndarray) -> list[bytes]:
+        data = self._data
+        starts, ends = self._offsets[rows].tolist(), self._offsets[rows + 1].tolist()
+        return [data[start:end] for start, end in zip(starts, ends, strict=True)]
 
-    def __getitem__(self, row: int) -> str:
-        return self.raw(row).decode()
+    def decoded(self, rows: np.ndarray) -> list[str]:
+        return [blob.decode() for blob in self.raw_many(rows)]
 
     @staticmethod
     def write(path: Path, name: str, blobs: Sequence[bytes]) -> None:
@@ -428,6 +437,10 @@ class _Blobs:
             for blob in blobs:
                 file.write(blob)
         np.save(path / f"{name}.offsets.npy", offsets)
+
+
+def _meta_of(raw: bytes) -> dict[str, Any]:
+    return json.loads(raw) if raw != b"{}" else {}
 
 
 def _meta_bytes(meta: dict[str, Any]) -> bytes:
@@ -470,6 +483,16 @@ def _top(
     order = candidates[np.lexsort((candidates, -scores[candidates]))]
     floor = 0.0 if positive else -np.inf
     return [(int(row), float(scores[row])) for row in order if scores[row] > floor]
+
+
+def _cosines(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """``matrix @ query`` for unit rows, on the calling thread.
+
+    ``einsum`` runs numpy's own SIMD loop rather than multi-threaded BLAS: one matrix-vector
+    product is memory-bound, and BLAS threads that wait on each other (or on the embedder's
+    threads) made a query 3-5x slower on two cores, while concurrent queries use the other core.
+    """
+    return np.einsum("ij,j->i", matrix, query)
 
 
 def _normalised(vectors: np.ndarray) -> np.ndarray:
