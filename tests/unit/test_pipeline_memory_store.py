@@ -183,6 +183,21 @@ def test_dense_search_through_the_ann_index_finds_the_exact_neighbours(tmp_path:
     assert filtered and {hit.source for hit in filtered} == {"s3"}
 
 
+def test_a_reopened_ann_index_searches_as_broadly_as_configured(tmp_path: Path) -> None:
+    # usearch does not save the search breadth with the index: a store opened by another process
+    # searched at usearch's default (64), losing recall, until the store set it on every search.
+    import numpy as np
+
+    from qwen3_rag.stores.memory import HNSW_EXPANSION_SEARCH
+
+    rng = np.random.default_rng(1)
+    chunks = [Chunk.create(f"passage {i}", "s", i) for i in range(400)]
+    MemoryStore(tmp_path, "ann", ann_threshold=1).write(chunks, rng.standard_normal((400, 8)).astype("f4"))
+    reopened = MemoryStore(tmp_path, "ann", ann_threshold=1)
+    assert len(reopened.knn(rng.standard_normal(8), 300)) == 300
+    assert reopened._current().ann.expansion_search >= HNSW_EXPANSION_SEARCH
+
+
 def test_passages_without_a_single_word_are_stored_and_found_by_vector(tmp_path: Path) -> None:
     # Found by the API fuzzer: text "0" has no BM25 term (words are 2+ characters), and a BM25 index
     # over no term at all could not be built.
