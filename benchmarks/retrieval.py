@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import sys
 import tempfile
@@ -36,11 +37,12 @@ from retrieval_cache import cached_embeddings, chunk_corpus
 from qwen3_rag.beir import BeirDataset, load_beir
 from qwen3_rag.evaluation import mean_metrics
 from qwen3_rag.fusion import convex_fusion, reciprocal_rank_fusion
-from qwen3_rag.records import Passage
+from qwen3_rag.records import Chunk, Passage
 from qwen3_rag.stores.memory import MemoryStore
 from qwen3_rag.testing import minilm_model_dir
 
 DEPTH = 100
+_TOKENIZER: dict[str, object] = {}
 Run = dict[str, list[str]]
 
 
@@ -59,10 +61,11 @@ def main() -> None:
     parser.add_argument("--model", default=str(minilm_model_dir()))
     parser.add_argument("--rules", action="store_true", help="also compare passage-to-document rules")
     parser.add_argument("--fusions", action="store_true", help="also compare convex fusion weights")
+    parser.add_argument("--hnsw", action="store_true", help="also search through the HNSW index")
     parser.add_argument("--scale", type=int, help="only a synthetic run with this many passages")
     args = parser.parse_args()
     if args.scale:
-        scale_run(args.scale)
+        scale_run(args.scale, hnsw=args.hnsw)
         return
 
     dataset = load_beir(args.dataset, args.split)
@@ -134,15 +137,36 @@ def store_runs(
     chunks of ``size`` tokens."""
     common = (dataset, query_ids, queries, query_vectors, size, args)
     runs = _runs_of(_memory_store, "memory", *common)
+    if args.hnsw:
+        hnsw = _runs_of(functools.partial(_memory_store, ann_threshold=1), "memory-hnsw", *common)
+        runs.update({name: run for name, run in hnsw.items() if " dense" in name})
+        _print_overlap(runs, "memory", "memory-hnsw", query_ids)
     if os.environ.get("ES_URL"):
         runs.update(_runs_of(_es_store, "elasticsearch", *common))
     return runs
 
 
+def _print_overlap(runs: dict[str, tuple[Run, float]], exact: str, approximate: str, query_ids) -> None:
+    """How many of the exact dense search's top-100 documents the approximate one also found."""
+    for name, (run, _ms) in list(runs.items()):
+        if name.startswith(f"{approximate} ") and name.endswith(" dense"):
+            reference = runs[exact + name[len(approximate) :]][0]
+            found = [len(set(run[q]) & set(reference[q])) / max(1, len(reference[q])) for q in query_ids]
+            overlap = np.mean(found)
+            print(f"{name}: recall@{DEPTH} against exact search {overlap:.4f}")
+
+
 @contextlib.contextmanager
-def _memory_store(args):
+def _memory_store(args, ann_threshold: int = 0):
     with tempfile.TemporaryDirectory() as data_dir:
-        store = MemoryStore(Path(data_dir), "bench", language=args.language, bm25_k1=args.k1, bm25_b=args.b)
+        store = MemoryStore(
+            Path(data_dir),
+            "bench",
+            language=args.language,
+            bm25_k1=args.k1,
+            bm25_b=args.b,
+            ann_threshold=ann_threshold,
+        )
         yield store, store.bulk
         store.close()
 
@@ -174,8 +198,8 @@ def _runs_of(open_store, backend, dataset, query_ids, queries, query_vectors, si
                 store.write(chunks[start : start + 2000], vectors[start : start + 2000])
         build = time.perf_counter() - started
         print(
-            f"{backend} store, {len(chunks)} chunks ({per_doc:.2f}/doc, size {size or 'whole'}): "
-            f"built in {build:.1f} s"
+            f"{backend} store, {len(chunks)} chunks ({per_doc:.2f}/doc, size {size or 'whole'}, "
+            f"{_mean_tokens(chunks):.0f} tokens each): built in {build:.1f} s"
         )
         # Enough passages that DEPTH distinct documents are (nearly always) among them.
         fetch = DEPTH * max(1, int(np.ceil(per_doc * 2))) if size else DEPTH
@@ -204,6 +228,14 @@ def _runs_of(open_store, backend, dataset, query_ids, queries, query_vectors, si
             ]
             runs[f"{label} hybrid convex w={weight}"] = (_by_document(query_ids, fused), bm25_ms + dense_ms)
     return runs
+
+
+def _mean_tokens(chunks: Sequence[Chunk]) -> float:
+    """Mean passage length in the reranker's tokens: what reranking a candidate costs."""
+    from qwen3_rerank.testing import build_qwen3_tokenizer
+
+    tokenizer = _TOKENIZER.get("qwen3") or _TOKENIZER.setdefault("qwen3", build_qwen3_tokenizer())
+    return float(np.mean([len(ids) for ids in tokenizer([chunk.text for chunk in chunks])["input_ids"]]))
 
 
 def _timed(search: Callable[[str, np.ndarray], list[Passage]], queries: list[str], vectors: np.ndarray):
@@ -257,9 +289,10 @@ def _rrf_ids(rankings: Sequence[Sequence[str]], k: int = 60) -> list[str]:
     return sorted(scores, key=lambda doc: -scores[doc])[:DEPTH]
 
 
-def scale_run(passages: int, dimension: int = 384, queries: int = 200) -> None:
+def scale_run(passages: int, dimension: int = 384, queries: int = 200, *, hnsw: bool = False) -> None:
     """Index ``passages`` synthetic passages (Zipf-distributed words, random unit vectors) in the
-    embedded store and time building, opening and searching it; nothing is kept afterwards."""
+    embedded store and time building, opening and searching it (exact dense search, and with
+    ``hnsw`` also through an HNSW index); nothing is kept afterwards."""
     from qwen3_rag.records import Chunk
 
     rng = np.random.default_rng(0)
@@ -276,7 +309,7 @@ def scale_run(passages: int, dimension: int = 384, queries: int = 200) -> None:
         (queries, dimension), dtype=np.float32
     )
     del words
-    for ann_threshold in (0, 1):
+    for ann_threshold in (0, 1) if hnsw else (0,):
         label = "exact" if ann_threshold == 0 else "hnsw"
         with tempfile.TemporaryDirectory() as data_dir:
             store = MemoryStore(Path(data_dir), "scale", ann_threshold=ann_threshold)
@@ -313,10 +346,13 @@ def scale_run(passages: int, dimension: int = 384, queries: int = 200) -> None:
 
 def print_table(rows: Sequence[tuple[str, dict[str, float], float]]) -> None:
     width = max(len(name) for name, _, _ in rows)
-    print(f"\n| {'run'.ljust(width)} | nDCG@10 | Recall@100 | ms / query |")
-    print(f"|{'-' * (width + 2)}|--------:|-----------:|-----------:|")
+    print(f"\n| {'run'.ljust(width)} | nDCG@10 | Recall@10 | Recall@100 | ms / query |")
+    print(f"|{'-' * (width + 2)}|--------:|----------:|-----------:|-----------:|")
     for name, metrics, ms in rows:
-        print(f"| {name.ljust(width)} | {metrics['nDCG@10']:.4f} | {metrics['R@100']:.4f} | {ms:10.2f} |")
+        print(
+            f"| {name.ljust(width)} | {metrics['nDCG@10']:.4f} | {metrics['R@10']:9.4f} | "
+            f"{metrics['R@100']:10.4f} | {ms:10.2f} |"
+        )
 
 
 if __name__ == "__main__":
