@@ -26,12 +26,11 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from qwen3_rerank import Qwen3Reranker, __version__
 
 from . import health, rag_api, rerank_api
-from .connections import BodyTimeout
 from .corpus import index_sample_corpus
 from .errors import install_error_handlers
-from .limits import RequestSizeLimit
 from .logs import install_log_filter, remove_log_filter
 from .metrics import MetricsMiddleware, ServerMetrics
+from .request_body import RequestBodyLimits
 from .request_id import RequestIdMiddleware
 from .scoring import RerankScheduler
 from .security import ApiKeyMiddleware, allowed_hosts, documented_bearer
@@ -111,13 +110,14 @@ def create_app(
 
 
 def _add_middleware(app: FastAPI, settings: ServerSettings, metrics: ServerMetrics) -> None:
-    """The edge, outermost first: request id, metrics, Host check, API key, body deadline, size.
+    """The edge, outermost first: request id, metrics, Host check, API key, body size and deadline.
 
     Cheap refusals come before expensive work: a wrong ``Host`` or a missing key is answered
     before a byte of the body is read. (Starlette runs the last middleware added first.)
     """
-    app.add_middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes)
-    app.add_middleware(BodyTimeout, timeout_s=settings.body_timeout_s)
+    app.add_middleware(
+        RequestBodyLimits, max_bytes=settings.max_request_bytes, timeout_s=settings.body_timeout_s
+    )
     app.add_middleware(ApiKeyMiddleware, keys=tuple(key.get_secret_value() for key in settings.api_keys))
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings))
     app.add_middleware(MetricsMiddleware, metrics=metrics)
