@@ -17,6 +17,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse
@@ -44,14 +45,15 @@ STATIC_DIR = Path(__file__).parent / "static"
 RagFactory = Callable[[ServerSettings, Qwen3Reranker], RagPipeline]
 
 
-def build_rag_pipeline(settings: ServerSettings, reranker: Qwen3Reranker) -> RagPipeline:
-    """The pipeline from ``qwen3_rag.settings`` (environment), reranking with the served model."""
+def build_rag_pipeline(settings: ServerSettings, reranker: Qwen3Reranker, **flags: Any) -> RagPipeline:
+    """The pipeline from ``qwen3_rag.settings``, reranking with the served model: ``flags`` are
+    pipeline settings given to ``serve`` (``None`` is unset), over the environment."""
     from qwen3_rag.service import RagService
     from qwen3_rag.settings import RerankerSettings, Settings
 
     served = reranker.config.to_dict() | {"reranker_model": reranker.model_id}
-    pipeline = Settings.from_env(**{name: served.get(name) for name in RerankerSettings.model_fields})
-    return RagService(pipeline, reranker=reranker)
+    reranking = {name: served.get(name) for name in RerankerSettings.model_fields}
+    return RagService(Settings.from_env(**(flags | reranking)), reranker=reranker)
 
 
 def create_app(
