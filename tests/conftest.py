@@ -18,8 +18,9 @@ from qwen3_rerank.testing import save_qwen3_tokenizer, save_random_qwen3
 
 @pytest.fixture(scope="session")
 def qwen3_tokenizer_dir(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The Qwen3 tokenizer, built once and kept in pytest's cache across runs (it takes ~15 s)."""
-    cache = pytestconfig.cache
+    """The Qwen3 tokenizer, built once and kept in pytest's cache across runs (it takes ~15 s);
+    with the cache plugin off (``-p no:cacheprovider``) it is built once per session instead."""
+    cache = getattr(pytestconfig, "cache", None)
     path = Path(cache.mkdir("qwen3-tokenizer")) if cache else tmp_path_factory.mktemp("qwen3-tokenizer")
     if not (path / "tokenizer.json").exists():
         save_qwen3_tokenizer(path)

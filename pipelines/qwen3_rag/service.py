@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 from tqdm.auto import tqdm
 
 from qwen3_rerank.config import check_positive
-from qwen3_rerank.reranker import share
+from qwen3_rerank.reranker import best_first, share
 
 from .embedding import Embedder
 from .ingest import Chunker, read_paths
@@ -226,10 +226,9 @@ class RagService:
         if self._rerank_scores is None:
             return self.framework.rerank(question, passages, top_n)
         scores = self._rerank_scores(question, [p.text for p in passages], self.settings.instruction)
-        order = sorted(range(len(passages)), key=lambda index: -scores[index])[:top_n]
         return [
             dataclasses.replace(passages[index], score=scores[index], rank=rank)
-            for rank, index in enumerate(order, start=1)
+            for rank, index in enumerate(best_first(scores, top_n), start=1)
         ]
 
     def _load_models(self) -> float:

@@ -1,4 +1,5 @@
-"""Offline helpers for tests and quick trials: a local embedding model and tiny settings.
+"""Offline helpers for tests and quick trials: a local embedding model, tiny settings, and the
+app on a real socket.
 
 Example:
     >>> settings = offline_settings(tmp_path, reranker_model=str(tiny_reranker_dir))
@@ -8,6 +9,11 @@ Example:
 from __future__ import annotations
 
 import importlib.resources
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,3 +45,34 @@ def offline_settings(data_dir: Path, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings.from_env(environ={}, **values)
+
+
+@contextmanager
+def serving(app: Any, timeout: float = 60.0) -> Iterator[str]:
+    """Serve ``app`` (an ASGI app) with uvicorn in a background thread on a free port of
+    127.0.0.1, for callers that need a listening server (a browser, a load test); yields its base
+    URL once uvicorn has started it, lifespan included, and stops it on exit."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        _wait_until_started(server, thread, timeout)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+
+
+def _wait_until_started(server: Any, thread: threading.Thread, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the server stopped while starting; its log says why")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server did not start within {timeout} s")
+        time.sleep(0.05)

@@ -213,7 +213,7 @@ class Qwen3Reranker:
         documents = list(documents)
         items = self._items((query, document) for document in documents)
         scores, windows = self._score_items(items, instruction, total=len(documents))
-        ranked = sorted(range(len(scores)), key=lambda index: -scores[index])[:top_n]
+        ranked = best_first(scores, top_n)
         return [RerankResult(index, scores[index], documents[index], windows[index]) for index in ranked]
 
     # --- Requests prepared alone, scored together (servers) ----------------------------------
@@ -355,6 +355,15 @@ class Qwen3Reranker:
             cache = self.loaded_model.scorer.prefix_cache(prefix_ids)
             self._prefix = (prefix_ids, cache)
         return cache
+
+
+def best_first(scores: Sequence[float], top_n: int | None = None) -> list[int]:
+    """Positions of ``scores`` from highest to lowest, ties in input order, at most ``top_n``.
+
+    The one ranking rule: callers that get scores some other way (a server's queue) rank with it
+    too, so their order and cut never drift from `Qwen3Reranker.rerank`'s.
+    """
+    return sorted(range(len(scores)), key=lambda index: -scores[index])[:top_n]
 
 
 def _length(values: Iterable[object]) -> int | None:

@@ -1,6 +1,6 @@
 """A live server on 127.0.0.1 and a headless Chromium driven by Selenium.
 
-The server runs the real app in a background thread (uvicorn, a free port) with a tiny random
+The server runs the real app in a background thread (`qwen3_rag.testing.serving`) with a tiny random
 Qwen3 reranker and the embedded pipeline over the sample corpus. Chromium and its driver come
 from Debian (``apt-get install -y chromium chromium-driver``); nothing is downloaded, and the
 tests skip, saying so, where they are missing.
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -21,7 +19,7 @@ import pytest
 
 from qwen3_rag.server import ServerSettings, create_app
 from qwen3_rag.service import RagService
-from qwen3_rag.testing import SAMPLES_DIR, offline_settings
+from qwen3_rag.testing import SAMPLES_DIR, offline_settings, serving
 from qwen3_rerank import Qwen3Reranker
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -32,31 +30,18 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory, tiny_qwen3_dir: Path) -> Iterator[str]:
     """The app's base URL; the sample corpus is indexed before the first test runs."""
-    import uvicorn
-
     store = tmp_path_factory.mktemp("browser-store")
-    reranker = Qwen3Reranker(str(tiny_qwen3_dir), device="cpu")
-    app = create_app(
-        ServerSettings(rag="on", sample_corpus=SAMPLES_DIR, max_document_chars=500),
-        reranker=reranker,
-        rag_factory=lambda settings, served: RagService(
-            offline_settings(store, reranker_model=served.model_id), reranker=served
-        ),
-    )
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        _wait_for_corpus(url)
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
-        reranker.close()
+    with Qwen3Reranker(str(tiny_qwen3_dir), device="cpu") as reranker:
+        app = create_app(
+            ServerSettings(rag="on", sample_corpus=SAMPLES_DIR, max_document_chars=500),
+            reranker=reranker,
+            rag_factory=lambda settings, served: RagService(
+                offline_settings(store, reranker_model=served.model_id), reranker=served
+            ),
+        )
+        with serving(app) as url:
+            _wait_for_corpus(url)
+            yield url
 
 
 def _wait_for_corpus(url: str, timeout: float = 180.0) -> None:

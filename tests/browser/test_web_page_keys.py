@@ -3,10 +3,6 @@ one say what is missing, and the key typed into the page is sent as a Bearer tok
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +14,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from qwen3_rag.server import ServerSettings, create_app
+from qwen3_rag.testing import serving
 from qwen3_rerank import Qwen3Reranker
 
 pytestmark = pytest.mark.browser
@@ -27,30 +24,10 @@ KEY = "page-key-5d2e81"
 
 @pytest.fixture(scope="module")
 def keyed_server(tiny_qwen3_dir: Path) -> Iterator[str]:
-    import uvicorn
-
-    reranker = Qwen3Reranker(str(tiny_qwen3_dir), device="cpu")
-    app = create_app(ServerSettings(rag="off", api_keys=(KEY,)), reranker=reranker)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"{url}/healthz", timeout=5).close()
-                break
-            except OSError:
-                time.sleep(0.2)
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
-        reranker.close()
+    with Qwen3Reranker(str(tiny_qwen3_dir), device="cpu") as reranker:
+        app = create_app(ServerSettings(rag="off", api_keys=(KEY,)), reranker=reranker)
+        with serving(app) as url:
+            yield url
 
 
 def rerank_from_the_page(browser, key: str) -> str:

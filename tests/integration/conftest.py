@@ -14,10 +14,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from elasticsearch import Elasticsearch
 
+from qwen3_rag.testing import minilm_model_dir
 from tests.containers import STANDIN_IMAGE, engine_problem, ensure_local_images, has_image, say
 
 STARTUP_TIMEOUT_S = 120
@@ -89,6 +91,21 @@ def index_name(es_url: str) -> Iterator[str]:
         client.indices.delete(index=name, ignore_unavailable=True)
     finally:
         client.close()
+
+
+@pytest.fixture
+def cli_env(es_url: str, index_name: str, tiny_qwen3_dir: Path) -> dict[str, str]:
+    """The variables a user sets to run the commands on this test's index, with the offline models
+    (a test on another index replaces ``QWEN3_RAG_INDEX``)."""
+    return {
+        "QWEN3_RAG_BACKEND": "elasticsearch",
+        "ES_URL": es_url,
+        "QWEN3_RAG_INDEX": index_name,
+        "QWEN3_RAG_EMBEDDING_MODEL": str(minilm_model_dir()),
+        "QWEN3_RERANK_MODEL": str(tiny_qwen3_dir),
+        "QWEN3_RAG_DEVICE": "cpu",
+        "COLUMNS": "200",
+    }
 
 
 @pytest.fixture(autouse=True)

@@ -110,16 +110,9 @@ def app() -> typer.Typer:
 
 
 def test_ask_with_both_frameworks_on_an_index_an_integration_wrote(
-    foreign_index: ForeignIndex, app: typer.Typer, es_url: str, tiny_qwen3_dir: Path
+    foreign_index: ForeignIndex, app: typer.Typer, cli_env: dict[str, str]
 ) -> None:
-    env = {
-        "QWEN3_RAG_BACKEND": "elasticsearch",
-        "ES_URL": es_url,
-        "QWEN3_RAG_INDEX": foreign_index.name,
-        "QWEN3_RAG_EMBEDDING_MODEL": str(minilm_model_dir()),
-        "QWEN3_RERANK_MODEL": str(tiny_qwen3_dir),
-        "QWEN3_RAG_DEVICE": "cpu",
-    }
+    env = cli_env | {"QWEN3_RAG_INDEX": foreign_index.name}
     passages = {}
     for framework in ("haystack", "llamaindex"):
         args = ["ask", QUESTION, "--framework", framework, "--candidates", "8", "--top-n", "3", "--json"]
@@ -168,7 +161,7 @@ def test_explicit_layout_that_does_not_fit_is_one_clear_error(settings: Settings
 
 
 def test_an_index_no_layout_fits_names_the_missing_field_and_the_option(
-    app: typer.Typer, es_url: str, index_name: str, tiny_qwen3_dir: Path
+    app: typer.Typer, es_url: str, index_name: str, cli_env: dict[str, str]
 ) -> None:
     client = Elasticsearch(es_url)
     client.indices.create(
@@ -183,15 +176,7 @@ def test_an_index_no_layout_fits_names_the_missing_field_and_the_option(
     client.index(index=index_name, document={"body": "Water boils at 100 °C.", "vector": [0.05] * 384})
     client.indices.refresh(index=index_name)
     client.close()
-    env = {
-        "QWEN3_RAG_BACKEND": "elasticsearch",
-        "ES_URL": es_url,
-        "QWEN3_RAG_INDEX": index_name,
-        "QWEN3_RAG_EMBEDDING_MODEL": str(minilm_model_dir()),
-        "QWEN3_RERANK_MODEL": str(tiny_qwen3_dir),
-        "COLUMNS": "300",
-    }
-    result = CliRunner().invoke(app, ["ask", QUESTION], env=env)
+    result = CliRunner().invoke(app, ["ask", QUESTION], env=cli_env | {"COLUMNS": "300"})
     assert result.exit_code == 1
     message = " ".join(result.output.split())
     assert "matches no known layout" in message

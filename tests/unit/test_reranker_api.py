@@ -10,6 +10,7 @@ from transformers import PreTrainedTokenizerFast
 from qwen3_rerank import Qwen3Reranker, RerankResult, config, loading
 from qwen3_rerank import reranker as reranker_module
 from qwen3_rerank.forward import OutOfMemoryError
+from qwen3_rerank.reranker import best_first
 from qwen3_rerank.testing import random_qwen3_config
 
 QUERY = "How do vaccines work?"
@@ -40,6 +41,13 @@ def test_top_k_keeps_the_best(reranker):
 
 def test_equal_scores_keep_input_order(reranker):
     assert [r.index for r in reranker.rerank(QUERY, ["same"] * 4)] == [0, 1, 2, 3]
+
+
+def test_best_first_ranks_scores_from_elsewhere_by_the_same_rule():
+    # The rule a server-routed pipeline ranks with: highest first, ties in input order, cut last.
+    scores = [0.2, 0.9, 0.2, float("-inf"), 0.5]
+    assert best_first(scores) == [1, 4, 0, 2, 3]
+    assert best_first(scores, top_n=3) == [1, 4, 0]
 
 
 def test_scores_are_probabilities_in_input_order(reranker):

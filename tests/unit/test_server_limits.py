@@ -9,17 +9,19 @@ import json
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from starlette.responses import JSONResponse
 
 from qwen3_rag.server import ServerSettings, create_app
 from qwen3_rag.server.cli import uvicorn_options
 from qwen3_rag.server.offload import BoundedPool, PoolFull, PoolTimeout, Probe
+from qwen3_rag.server.request_body import RequestBodyLimits
 from qwen3_rerank import Qwen3Reranker
 from tests.server_client import post_scope
 from tests.server_fakes import FakePipeline
@@ -165,6 +167,33 @@ async def test_a_body_that_never_arrives_is_408(reranker: Qwen3Reranker) -> None
     async with app.router.lifespan_context(app):
         await asyncio.wait_for(app(scope, receive, send), 5)
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 408
+
+
+async def test_the_body_deadline_ends_with_the_body() -> None:
+    # A handler that then waits on receive (for a disconnect, as a streaming response does) is
+    # not cut off: only the body is timed.
+    async def handler(scope: dict, receive: Callable, send: Callable) -> None:
+        await receive()
+        after_body = await receive()
+        await JSONResponse({"then": after_body["type"]})(scope, receive, send)
+
+    messages = [{"type": "http.disconnect"}, {"type": "http.request", "body": b"{}", "more_body": False}]
+
+    async def receive() -> dict:
+        message = messages.pop()
+        if message["type"] == "http.disconnect":
+            await asyncio.sleep(0.3)  # three deadlines later
+        return message
+
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    limits = RequestBodyLimits(handler, max_bytes=1024, timeout_s=0.1)
+    await asyncio.wait_for(limits(post_scope("/v1/rerank", b"{}"), receive, send), 5)
+    assert sent[0]["status"] == 200
+    assert json.loads(sent[1]["body"]) == {"then": "http.disconnect"}
 
 
 def test_uvicorn_gets_the_connection_limits() -> None:

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 import typer
+from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from qwen3_rag.server.cli import register
 from qwen3_rag.server.settings import ServerSettings, env_name
 from qwen3_rag.settings import ENVIRONMENT
 from qwen3_rerank.cli import full_app
+from tests.server_client import LocalTestClient
 
 
 def test_environment_variables_fill_the_settings(tmp_path: Path) -> None:
@@ -84,7 +86,7 @@ def cli() -> typer.Typer:
 def test_serve_is_registered_on_the_cli() -> None:
     command = typer.main.get_command(cli())
     serve = command.commands["serve"]
-    assert {"host", "port", "reranker_model", "device", "rag", "sample_corpus"} <= {
+    assert {"host", "port", "reranker_model", "device", "rag", "sample_corpus", "index_layout"} <= {
         p.name for p in serve.params
     }
 
@@ -94,3 +96,27 @@ def test_serve_rejects_a_bad_setting_before_loading_anything(monkeypatch: pytest
     result = CliRunner().invoke(full_app(), ["serve", "--rag", "off"])
     assert result.exit_code == 1
     assert result.output.startswith("Error: queue_size (QWEN3_SERVER_QUEUE_SIZE): Input should be greater")
+
+
+def test_serve_index_layout_reaches_the_pipeline_behind_ask(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_qwen3_dir: Path
+) -> None:
+    import uvicorn
+
+    served: dict[str, str] = {}
+
+    def run(app: FastAPI, **options: object) -> None:  # start the app's lifespan instead of a server
+        with LocalTestClient(app):
+            served["index_layout"] = app.state.qwen3.rag.settings.index_layout
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    env = {
+        "QWEN3_RERANK_MODEL": str(tiny_qwen3_dir),
+        "QWEN3_RAG_DEVICE": "cpu",
+        "QWEN3_RAG_BACKEND": "memory",
+        "QWEN3_RAG_DATA_DIR": str(tmp_path),
+        "QWEN3_RAG_INDEX_LAYOUT": "llamaindex",  # the flag wins over the environment
+    }
+    result = CliRunner().invoke(full_app(), ["serve", "--rag", "on", "--index-layout", "haystack"], env=env)
+    assert result.exit_code == 0, result.output
+    assert served == {"index_layout": "haystack"}

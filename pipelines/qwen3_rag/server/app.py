@@ -17,6 +17,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse
@@ -26,12 +27,11 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from qwen3_rerank import Qwen3Reranker, __version__
 
 from . import health, rag_api, rerank_api
-from .connections import BodyTimeout
 from .corpus import index_sample_corpus
 from .errors import install_error_handlers
-from .limits import RequestSizeLimit
 from .logs import install_log_filter, remove_log_filter
 from .metrics import MetricsMiddleware, ServerMetrics
+from .request_body import RequestBodyLimits
 from .request_id import RequestIdMiddleware
 from .scoring import RerankScheduler
 from .security import ApiKeyMiddleware, allowed_hosts, documented_bearer
@@ -45,14 +45,15 @@ STATIC_DIR = Path(__file__).parent / "static"
 RagFactory = Callable[[ServerSettings, Qwen3Reranker], RagPipeline]
 
 
-def build_rag_pipeline(settings: ServerSettings, reranker: Qwen3Reranker) -> RagPipeline:
-    """The pipeline from ``qwen3_rag.settings`` (environment), reranking with the served model."""
+def build_rag_pipeline(settings: ServerSettings, reranker: Qwen3Reranker, **flags: Any) -> RagPipeline:
+    """The pipeline from ``qwen3_rag.settings``, reranking with the served model: ``flags`` are
+    pipeline settings given to ``serve`` (``None`` is unset), over the environment."""
     from qwen3_rag.service import RagService
     from qwen3_rag.settings import RerankerSettings, Settings
 
     served = reranker.config.to_dict() | {"reranker_model": reranker.model_id}
-    pipeline = Settings.from_env(**{name: served.get(name) for name in RerankerSettings.model_fields})
-    return RagService(pipeline, reranker=reranker)
+    reranking = {name: served.get(name) for name in RerankerSettings.model_fields}
+    return RagService(Settings.from_env(**(flags | reranking)), reranker=reranker)
 
 
 def create_app(
@@ -111,13 +112,14 @@ def create_app(
 
 
 def _add_middleware(app: FastAPI, settings: ServerSettings, metrics: ServerMetrics) -> None:
-    """The edge, outermost first: request id, metrics, Host check, API key, body deadline, size.
+    """The edge, outermost first: request id, metrics, Host check, API key, body size and deadline.
 
     Cheap refusals come before expensive work: a wrong ``Host`` or a missing key is answered
     before a byte of the body is read. (Starlette runs the last middleware added first.)
     """
-    app.add_middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes)
-    app.add_middleware(BodyTimeout, timeout_s=settings.body_timeout_s)
+    app.add_middleware(
+        RequestBodyLimits, max_bytes=settings.max_request_bytes, timeout_s=settings.body_timeout_s
+    )
     app.add_middleware(ApiKeyMiddleware, keys=tuple(key.get_secret_value() for key in settings.api_keys))
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings))
     app.add_middleware(MetricsMiddleware, metrics=metrics)

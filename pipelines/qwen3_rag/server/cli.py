@@ -6,6 +6,7 @@ inside the command, so the rest of the CLI works without the ``server`` extra.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -13,6 +14,8 @@ import typer
 
 from qwen3_rerank import Qwen3Reranker
 from qwen3_rerank.cli import Device, DTypeOption, RerankerModel, Sets, settings_overrides
+
+from ..cli import IndexLayout
 
 if TYPE_CHECKING:
     from .settings import ServerSettings
@@ -41,6 +44,7 @@ def serve(
         Path | None,
         typer.Option(help="Folder indexed at start-up when the store is empty [QWEN3_SERVER_SAMPLE_CORPUS]."),
     ] = None,
+    index_layout: IndexLayout = None,
     sets: Sets = None,
     log_level: Annotated[
         Literal["critical", "error", "warning", "info", "debug"], typer.Option(help="uvicorn log level.")
@@ -54,14 +58,16 @@ def serve(
     try:
         import uvicorn
 
-        from .app import create_app
+        from .app import build_rag_pipeline, create_app
         from .settings import ServerSettings
     except ImportError as error:
         raise ImportError(f"the server needs {error.name}: pip install 'qwen3-rerank[server]'") from error
     settings = ServerSettings.from_env(**settings_overrides(ServerSettings, arguments))
+    pipeline = partial(build_rag_pipeline, index_layout=index_layout)  # /v1/ask's own settings
     # Loaded before uvicorn starts, so a model that cannot load is one line, not a failed lifespan.
     with Qwen3Reranker(config=settings.reranker_config()) as reranker:
-        uvicorn.run(create_app(settings, reranker=reranker), log_level=log_level, **uvicorn_options(settings))
+        app = create_app(settings, reranker=reranker, rag_factory=pipeline)
+        uvicorn.run(app, log_level=log_level, **uvicorn_options(settings))
 
 
 def uvicorn_options(settings: ServerSettings) -> dict[str, Any]:

@@ -1,10 +1,10 @@
-"""Connection-level limits uvicorn lacks: a deadline for the request head and for the body.
+"""A connection-level limit uvicorn lacks: a deadline for the request head.
 
 uvicorn closes idle keep-alive connections (``timeout_keep_alive``) and caps connections
 (``limit_concurrency``), but a client that sends its headers or its body one byte at a time
 ("slowloris") holds a connection for as long as it likes: 15 such sockets stayed open 40 s.
 `HeaderTimeoutH11Protocol` closes a connection whose request head is not complete within
-``header_timeout_s``; `BodyTimeout` answers 408 when the body takes longer than ``body_timeout_s``.
+``header_timeout_s``. (The body's deadline is ASGI middleware: `request_body.RequestBodyLimits`.)
 """
 
 from __future__ import annotations
@@ -13,9 +13,6 @@ import asyncio
 from typing import Any
 
 import h11
-from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 
@@ -65,55 +62,3 @@ def protocol_with(header_timeout_s: float) -> type[HeaderTimeoutH11Protocol]:
     """A `HeaderTimeoutH11Protocol` class with the given deadline, for ``uvicorn.run(http=...)``."""
     attributes = {"header_timeout_s": header_timeout_s}
     return type("HeaderTimeoutH11Protocol", (HeaderTimeoutH11Protocol,), attributes)
-
-
-class BodyTimeout:
-    """ASGI middleware: a request body must arrive within ``timeout_s`` (else 408).
-
-    The clock starts at the first ``receive``; a handler that never reads the body is not timed.
-    """
-
-    def __init__(self, app: ASGIApp, timeout_s: float) -> None:
-        self.app = app
-        self.timeout_s = timeout_s
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        loop = asyncio.get_running_loop()
-        deadline: float | None = None
-        body_done = False
-        started = False
-
-        async def timed_receive() -> Message:
-            nonlocal deadline, body_done
-            if body_done:
-                return await receive()
-            deadline = deadline or loop.time() + self.timeout_s
-            try:
-                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0))
-            except asyncio.TimeoutError as error:
-                raise BodyTimedOut(self.timeout_s) from error
-            body_done = message["type"] != "http.request" or not message.get("more_body", False)
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, timed_receive, tracking_send)
-        except BodyTimedOut as error:
-            if started:
-                raise
-            await JSONResponse({"detail": error.detail}, status_code=408)(scope, receive, send)
-
-
-class BodyTimedOut(HTTPException):
-    """Raised inside ``receive`` when the body's deadline passes; an HTTPException, so FastAPI's
-    body reader passes it on (as a 408) instead of turning it into a 400 parsing error."""
-
-    def __init__(self, timeout_s: float) -> None:
-        super().__init__(408, f"The request body did not arrive within {timeout_s:g} s.")
