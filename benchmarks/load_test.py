@@ -21,9 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import ipaddress
-import socket
 import statistics
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -170,26 +168,12 @@ async def run_isolation(url: str, args: argparse.Namespace) -> tuple[BurstResult
 @contextlib.contextmanager
 def local_server(model: str, device: str | None) -> Iterator[str]:
     """The real app on a free loopback port, in a background thread, reranking only."""
-    import uvicorn
-
     from qwen3_rag.server import ServerSettings, create_app
+    from qwen3_rag.testing import serving
 
     app = create_app(ServerSettings(reranker_model=model, device=device, rag="off"), rag_factory=None)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            if not thread.is_alive():
-                raise SystemExit("the local server failed to start; see the log above")
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
-        sock.close()
+    with serving(app, timeout=600) as url:
+        yield url
 
 
 def parse_args() -> argparse.Namespace:
