@@ -197,24 +197,26 @@ def _runs_of(open_store, backend, dataset, query_ids, queries, query_vectors, si
             for start in range(0, len(chunks), 2000):
                 store.write(chunks[start : start + 2000], vectors[start : start + 2000])
         build = time.perf_counter() - started
+        tokens = _token_counts(chunks)
         print(
             f"{backend} store, {len(chunks)} chunks ({per_doc:.2f}/doc, size {size or 'whole'}, "
-            f"{_mean_tokens(chunks):.0f} tokens each): built in {build:.1f} s"
+            f"{np.mean(list(tokens.values())):.0f} tokens each): built in {build:.1f} s"
         )
         # Enough passages that DEPTH distinct documents are (nearly always) among them.
         fetch = DEPTH * max(1, int(np.ceil(per_doc * 2))) if size else DEPTH
         bm25, bm25_ms = _timed(lambda q, v: store.bm25(q, fetch), queries, query_vectors)
         dense, dense_ms = _timed(lambda q, v: store.knn(v, fetch), queries, query_vectors)
     label = f"{backend} " + (f"chunks {size}" if size else "whole docs")
+    fused_passages = [reciprocal_rank_fusion([b, d], top_k=fetch) for b, d in zip(bm25, dense, strict=True)]
+    _print_rerank_cost(label, query_ids, fused_passages, dataset.qrels, tokens)
     runs: dict[str, tuple[Run, float]] = {
         f"{label} bm25": (_by_document(query_ids, bm25), bm25_ms),
         f"{label} dense": (_by_document(query_ids, dense), dense_ms),
         f"{label} hybrid rrf (documents)": (_fuse_documents(query_ids, bm25, dense), bm25_ms + dense_ms),
     }
     if args.rules:
-        chunk_rrf = [reciprocal_rank_fusion([b, d], top_k=fetch) for b, d in zip(bm25, dense, strict=True)]
         runs[f"{label} hybrid rrf (passages, then max)"] = (
-            _by_document(query_ids, chunk_rrf),
+            _by_document(query_ids, fused_passages),
             bm25_ms + dense_ms,
         )
         for rule_name, rule in (("sum", _sum_rule), ("first-passage", _first_passage_rule)):
@@ -230,12 +232,40 @@ def _runs_of(open_store, backend, dataset, query_ids, queries, query_vectors, si
     return runs
 
 
-def _mean_tokens(chunks: Sequence[Chunk]) -> float:
-    """Mean passage length in the reranker's tokens: what reranking a candidate costs."""
+def _token_counts(chunks: Sequence[Chunk]) -> dict[str, int]:
+    """Each passage's length in the reranker's tokens: what reranking it costs."""
     from qwen3_rerank.testing import build_qwen3_tokenizer
 
     tokenizer = _TOKENIZER.get("qwen3") or _TOKENIZER.setdefault("qwen3", build_qwen3_tokenizer())
-    return float(np.mean([len(ids) for ids in tokenizer([chunk.text for chunk in chunks])["input_ids"]]))
+    lengths = [len(ids) for ids in tokenizer([chunk.text for chunk in chunks])["input_ids"]]
+    return {chunk.id: length for chunk, length in zip(chunks, lengths, strict=True)}
+
+
+def _print_rerank_cost(label, query_ids, fused, qrels, tokens: dict[str, int]) -> None:
+    """What the reranker can reach: the share of relevant documents among the first C fused
+    passages (the ``candidates`` setting), and among the passages that fit a token budget."""
+
+    def recall(passages: Sequence[Passage], qid: str) -> float:
+        relevant = {doc for doc, grade in qrels[qid].items() if grade > 0}
+        return len(relevant & {p.source for p in passages}) / max(1, len(relevant))
+
+    def within(passages: Sequence[Passage], budget: int) -> list[Passage]:
+        spent = np.cumsum([tokens[p.id] for p in passages])
+        return list(passages[: int(np.searchsorted(spent, budget, side="right"))])
+
+    parts = []
+    for candidates in (12, 25, 50):
+        cost = np.mean([sum(tokens[p.id] for p in passages[:candidates]) for passages in fused])
+        hit = np.mean(
+            [recall(passages[:candidates], qid) for qid, passages in zip(query_ids, fused, strict=True)]
+        )
+        parts.append(f"{candidates} candidates: recall {hit:.4f} at {cost:,.0f} tokens")
+    for budget in (2000, 4000, 8000):
+        hit = np.mean(
+            [recall(within(passages, budget), qid) for qid, passages in zip(query_ids, fused, strict=True)]
+        )
+        parts.append(f"{budget:,}-token budget: recall {hit:.4f}")
+    print(f"{label}, hybrid RRF passages for the reranker: " + "; ".join(parts))
 
 
 def _timed(search: Callable[[str, np.ndarray], list[Passage]], queries: list[str], vectors: np.ndarray):
