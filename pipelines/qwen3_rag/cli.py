@@ -59,7 +59,7 @@ EmbeddingModel = Annotated[
 Candidates = Annotated[
     int | None,
     typer.Option(
-        min=1, help="Passages retrieved and reranked; default 12 on CPU, 50 on GPU [QWEN3_RAG_CANDIDATES]."
+        min=1, help="Passages retrieved and reranked; default 12 on CPU, 80 on GPU [QWEN3_RAG_CANDIDATES]."
     ),
 ]
 FusionOption = Annotated[Fusion | None, typer.Option("--fusion", help="Where RRF runs [QWEN3_RAG_FUSION].")]
@@ -90,7 +90,7 @@ def index(
     embedding_model: EmbeddingModel = None,
     device: Device = None,
     chunk_size: Annotated[
-        int | None, typer.Option(min=16, help="Chunk length in tokens; default 160 on CPU, 400 on GPU.")
+        int | None, typer.Option(min=16, help="Largest chunk in tokens; default 160.")
     ] = None,
     sets: Sets = None,
 ) -> None:

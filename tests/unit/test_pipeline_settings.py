@@ -13,8 +13,8 @@ from pydantic import SecretStr
 
 from qwen3_rag.server.settings import ServerSettings
 from qwen3_rag.settings import (
-    CPU_DEFAULTS,
-    GPU_DEFAULTS,
+    CPU_CANDIDATES,
+    GPU_CANDIDATES,
     RerankerSettings,
     Settings,
     SettingsBase,
@@ -102,10 +102,13 @@ def test_a_dotenv_file_is_read_below_the_environment(tmp_path: Path, monkeypatch
     assert (settings.top_n, settings.reranker_model) == (3, "/models/from-dotenv")
 
 
-def test_defaults_are_smaller_on_cpu_than_on_an_accelerator() -> None:
+def test_fewer_candidates_on_cpu_than_on_an_accelerator_over_the_same_chunks() -> None:
     cpu, gpu = Settings.from_env({}, device="cpu"), Settings.from_env({}, device="cuda")
-    assert (cpu.candidates, cpu.chunk_size) == (CPU_DEFAULTS["candidates"], CPU_DEFAULTS["chunk_size"])
-    assert (gpu.candidates, gpu.chunk_size) == (GPU_DEFAULTS["candidates"], GPU_DEFAULTS["chunk_size"])
+    assert (cpu.candidates, gpu.candidates) == (CPU_CANDIDATES, GPU_CANDIDATES)
+    assert cpu.candidates < gpu.candidates
+    # One index serves both devices, so the chunking does not depend on the device.
+    assert cpu.chunk_size == gpu.chunk_size
+    assert Settings.from_env({}, device="cuda", candidates=7).candidates == 7
 
 
 def test_pipeline_and_server_describe_one_reranker() -> None:

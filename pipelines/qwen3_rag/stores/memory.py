@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..records import Chunk, Passage
+from ..settings import DEFAULT_ANN_THRESHOLD
 from .analysis import Analyzer, check_language
 from .base import StoreError, check_embeddings
 
@@ -39,9 +40,6 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 DEFAULT_K1 = 0.9
 DEFAULT_B = 0.4
-# From this many passages on, unfiltered dense search goes through an HNSW index (0: always exact;
-# off by default until its recall is measured on real embeddings, see docs/evaluation.md).
-DEFAULT_ANN_THRESHOLD = 0
 # HNSW search breadth: recall@100 against exact search on SciFact's MiniLM vectors was 0.972 at
 # usearch's default of 64, 0.983 at 128 and 0.997 at 256 (benchmarks/retrieval.py --hnsw).
 HNSW_EXPANSION_SEARCH = 256
