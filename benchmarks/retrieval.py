@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +43,6 @@ from qwen3_rag.stores.memory import MemoryStore
 from qwen3_rag.testing import minilm_model_dir
 
 DEPTH = 100
-_TOKENIZER: dict[str, object] = {}
 Run = dict[str, list[str]]
 
 
@@ -232,12 +232,16 @@ def _runs_of(open_store, backend, dataset, query_ids, queries, query_vectors, si
     return runs
 
 
-def _token_counts(chunks: Sequence[Chunk]) -> dict[str, int]:
-    """Each passage's length in the reranker's tokens: what reranking it costs."""
+@functools.cache
+def _qwen3_tokenizer() -> Any:
     from qwen3_rerank.testing import build_qwen3_tokenizer
 
-    tokenizer = _TOKENIZER.get("qwen3") or _TOKENIZER.setdefault("qwen3", build_qwen3_tokenizer())
-    lengths = [len(ids) for ids in tokenizer([chunk.text for chunk in chunks])["input_ids"]]
+    return build_qwen3_tokenizer()
+
+
+def _token_counts(chunks: Sequence[Chunk]) -> dict[str, int]:
+    """Each passage's length in the reranker's tokens: what reranking it costs."""
+    lengths = [len(ids) for ids in _qwen3_tokenizer()([chunk.text for chunk in chunks])["input_ids"]]
     return {chunk.id: length for chunk, length in zip(chunks, lengths, strict=True)}
 
 

@@ -328,11 +328,12 @@ class _Generation:
             return None
         from usearch.index import Index
 
-        return Index.restore(str(self.path / "hnsw.usearch"), view=True)
+        index = Index.restore(str(self.path / "hnsw.usearch"), view=True)
+        # The breadth is not saved with the index: restored, it would search at usearch's 64.
+        index.expansion_search = HNSW_EXPANSION_SEARCH
+        return index
 
     def ann_search(self, query: np.ndarray, top_k: int) -> list[tuple[int, float]]:
-        # The breadth is not saved with the index: a restored one would search at usearch's 64.
-        self.ann.expansion_search = max(HNSW_EXPANSION_SEARCH, top_k)
         matches = self.ann.search(query, min(top_k, self.rows))
         pairs = zip(matches.keys, matches.distances, strict=True)
         return [(int(key), 1.0 - float(distance)) for key, distance in pairs]
