@@ -81,7 +81,7 @@ GPU_CANDIDATES = 80
 DEFAULT_CHUNK_SIZE = 160
 # From this many passages on, the embedded store searches unfiltered dense queries through an
 # HNSW index. Below it exact search takes tens of milliseconds and a rebuild seconds; above it HNSW
-# answers in milliseconds with recall@100 0.996-0.999 against exact search on real (SciFact,
+# answers in milliseconds with recall@100 0.995-0.999 against exact search on real (SciFact,
 # MiniLM) vectors, for a much longer build (docs/evaluation.md).
 DEFAULT_ANN_THRESHOLD = 250_000
 
