@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .config import check_positive
+
 
 def token_budget_batches(lengths: Sequence[int], batch_tokens: int) -> list[list[int]]:
     """Indices grouped so that ``len(batch) * longest_in_batch <= batch_tokens``.
@@ -19,8 +21,7 @@ def token_budget_batches(lengths: Sequence[int], batch_tokens: int) -> list[list
     >>> token_budget_batches([5, 1, 3, 4], batch_tokens=8)
     [[0], [3, 2], [1]]
     """
-    if batch_tokens < 1:
-        raise ValueError(f"batch_tokens must be a positive number of tokens; got {batch_tokens}.")
+    check_positive("batch_tokens", batch_tokens)
     order = sorted(range(len(lengths)), key=lambda index: -lengths[index])
     batches: list[list[int]] = []
     for index in order:

@@ -10,9 +10,12 @@ Example:
     True
 """
 
+# ruff: noqa: RUF009 - `knob` returns a `dataclasses.field`, as a dataclass default should be
 from __future__ import annotations
 
 import dataclasses
+import typing
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,8 +23,34 @@ import torch
 
 DEFAULT_MODEL = "Qwen/Qwen3-Reranker-0.6B"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-LONG_DOCUMENTS = ("truncate", "window")
+DType = Literal["auto", "float32", "bfloat16", "float16"]
 LongDocuments = Literal["truncate", "window"]
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One reranker setting as every layer spells it, read from its `RerankerConfig` field.
+
+    The constructor, `RerankerSettings`, the adapters' fields and docs/configuration.md are all
+    built from these, so a setting is declared once: in `RerankerConfig`, with `knob`.
+    """
+
+    name: str
+    default: Any
+    type: Any  # what a text source (environment, JSON, a framework's field) may hold
+    description: str
+    env: str | None = None  # its environment variable; None: not read from the environment
+    setting: str = ""  # its name among the pipelines' settings (``reranker_model``); default: ``name``
+    minimum: int | None = None  # for ints: the smallest value allowed
+    pretrained: bool = False  # a ``from_pretrained`` option (Haystack's ``model_kwargs``)
+    per_call: bool = False  # adapters pass it with each call: a shared ``reranker=`` never contradicts it
+    secret: bool = False  # never shown, never serialised
+
+
+def knob(default: Any, type: Any, description: str, *, compare: bool = True, **details: Any) -> Any:
+    """A `RerankerConfig` field declaring one setting; ``details`` are `Knob`'s other fields."""
+    metadata = {"type": type, "description": description, **details}
+    return field(default=default, compare=compare, repr=not details.get("secret"), metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -42,38 +71,87 @@ class ModelKey:
 class RerankerConfig:
     """Which weights a reranker loads and how it reads documents, resolved and comparable.
 
-    Args:
-        model: Hugging Face Hub id or local directory of a Qwen3-Reranker (0.6B, 4B or 8B).
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or a ``torch.device``; ``None``
-            picks CUDA, then MPS, then the CPU. Stored as a string with its index (``"cuda:0"``).
-        dtype: ``"float32"``, ``"bfloat16"``, ``"float16"`` (with or without ``"torch."``), a
-            ``torch.dtype``, or ``None``/``"auto"``: float32 on CPU (bfloat16 matmuls are far slower
-            there), bfloat16 on CUDA where supported (else float16), float16 on MPS.
-        max_length: Token limit of one prompt, as in the model card (8192).
-        batch_tokens: Padded tokens per forward pass; bounds memory. ``None``: 1024 on CPU, where
-            small batches waste the least padding; 32768 on accelerators, which need wide batches.
-        long_documents: ``"truncate"`` cuts overlong documents like the model card; ``"window"``
-            scores overlapping windows and keeps the best window's score.
-        window_overlap: Tokens shared by consecutive windows.
-        revision: Hub revision (branch, tag or commit) of the weights.
-        instruction: Task instruction; ``None`` uses the model card's web-search default.
-        cache_dir, local_files_only, token: Where the weights come from; passed to
-            ``from_pretrained``, not part of equality (the same weights from another cache are
-            the same weights), and the token is never shown in ``repr``.
+    Each field is the one declaration of a reranker setting (`knob`: its default, description
+    and environment variable); `KNOBS` lists them for the layers that restate them. Resolved at
+    construction: ``device`` becomes a string with its index (``"cuda:0"``), ``dtype`` a
+    ``torch.dtype`` (``None``/``"auto"``: float32 on CPU, where bfloat16 matmuls are far slower,
+    bfloat16 on CUDA where supported, else float16, float16 on MPS), ``batch_tokens`` a number.
+    ``cache_dir``, ``local_files_only`` and ``token`` say where the weights come from: they go to
+    ``from_pretrained``, are not part of equality (the same weights from another cache are the
+    same weights), and the token is never shown in ``repr``.
     """
 
-    model: str = DEFAULT_MODEL
-    device: str | torch.device | None = None
-    dtype: str | torch.dtype | None = None
-    max_length: int = 8192
-    batch_tokens: int | None = None
-    long_documents: LongDocuments = "truncate"
-    window_overlap: int = 128
-    revision: str | None = None
-    instruction: str | None = None
-    cache_dir: str | None = field(default=None, compare=False)
-    local_files_only: bool = field(default=False, compare=False)
-    token: str | None = field(default=None, compare=False, repr=False)
+    model: str = knob(
+        DEFAULT_MODEL,
+        str,
+        "Qwen3-Reranker Hub id or local directory (0.6B, 4B or 8B).",
+        env="QWEN3_RERANK_MODEL",
+        setting="reranker_model",
+    )
+    device: str | torch.device | None = knob(
+        None,
+        str | None,
+        "`cpu`, `cuda`, `cuda:1`, `mps` for every model; unset picks CUDA, then MPS, then the CPU.",
+        env="QWEN3_RAG_DEVICE",
+    )
+    dtype: str | torch.dtype | None = knob(
+        None,
+        DType | None,
+        "`float32`, `bfloat16`, `float16`; unset or `auto`: float32 on CPU, bfloat16 on CUDA.",
+        env="QWEN3_RERANK_DTYPE",
+        pretrained=True,
+    )
+    max_length: int = knob(
+        8192,
+        int,
+        "Token limit of one prompt (query + passage + template), as in the model card.",
+        env="QWEN3_RERANK_MAX_LENGTH",
+        minimum=1,
+    )
+    batch_tokens: int | None = knob(
+        None,
+        int | None,
+        "Padded tokens per forward pass, which bounds memory; unset: 1024 on CPU, 32768 on GPU.",
+        env="QWEN3_RERANK_BATCH_TOKENS",
+        minimum=1,
+    )
+    long_documents: LongDocuments = knob(
+        "truncate",
+        LongDocuments,
+        "`truncate` overlong passages like the model card, or score overlapping `window`s, keep the best.",
+        env="QWEN3_RERANK_LONG_DOCUMENTS",
+    )
+    window_overlap: int = knob(
+        128, int, "Tokens shared by consecutive windows.", env="QWEN3_RERANK_WINDOW_OVERLAP", minimum=0
+    )
+    revision: str | None = knob(
+        None,
+        str | None,
+        "Hub revision (branch, tag, commit) of the model.",
+        env="QWEN3_RERANK_REVISION",
+        pretrained=True,
+    )
+    instruction: str | None = knob(
+        None,
+        str | None,
+        "Reranker task instruction; unset: the model card's web-search one.",
+        env="QWEN3_RERANK_INSTRUCTION",
+        per_call=True,
+    )
+    cache_dir: str | None = knob(
+        None, str | None, "Where downloaded weights are cached.", pretrained=True, compare=False
+    )
+    local_files_only: bool = knob(
+        False, bool, "Never reach the Hub; read the cache only.", pretrained=True, compare=False
+    )
+    token: str | None = knob(
+        None,
+        str | None,
+        "Hugging Face token for gated or private models (`HF_TOKEN` when unset).",
+        pretrained=True,
+        secret=True,
+        compare=False,
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
@@ -81,14 +159,9 @@ class RerankerConfig:
         check_positive("max_length", self.max_length)
         if self.batch_tokens is not None:
             check_positive("batch_tokens", self.batch_tokens)
-        if self.long_documents not in LONG_DOCUMENTS:
+        if self.long_documents not in typing.get_args(LongDocuments):
             raise ValueError(f"long_documents must be 'truncate' or 'window'; got {self.long_documents!r}.")
-        if (
-            isinstance(self.window_overlap, bool)
-            or not isinstance(self.window_overlap, int)
-            or self.window_overlap < 0
-        ):
-            raise ValueError(f"window_overlap must be a non-negative int; got {self.window_overlap!r}.")
+        check_int("window_overlap", self.window_overlap, minimum=0)
         device = resolve_device(self.device)
         dtype = resolve_dtype(self.dtype, device)
         object.__setattr__(self, "device", str(device))
@@ -103,12 +176,9 @@ class RerankerConfig:
 
     @property
     def hub_options(self) -> dict[str, Any]:
-        """Keyword arguments for ``from_pretrained``."""
+        """Keyword arguments for ``from_pretrained`` besides the dtype: where the weights come from."""
         return {
-            "revision": self.revision,
-            "cache_dir": self.cache_dir,
-            "local_files_only": self.local_files_only,
-            "token": self.token,
+            spec.name: getattr(self, spec.name) for spec in KNOBS if spec.pretrained and spec.name != "dtype"
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -144,14 +214,52 @@ class RerankerConfig:
 
 
 def configure(base: RerankerConfig | None = None, **settings: Any) -> RerankerConfig:
-    """A config from flat ``settings``, or ``base`` checked against the ones given explicitly."""
+    """A config from flat ``settings``, or ``base`` checked against the ones given explicitly.
+
+    Raises:
+        TypeError: A name is not a reranker setting.
+    """
+    unknown = sorted(set(settings) - {spec.name for spec in KNOBS})
+    if unknown:
+        raise TypeError(f"unknown reranker setting(s) {unknown}; expected some of {[k.name for k in KNOBS]}.")
     return RerankerConfig(**settings) if base is None else base.merge(**settings)
+
+
+KNOBS: tuple[Knob, ...] = tuple(
+    Knob(spec.name, spec.default, **{"setting": spec.name} | dict(spec.metadata))
+    for spec in dataclasses.fields(RerankerConfig)
+)
+"""Every reranker setting, in declaration order."""
+
+
+def knobs(*, exclude: Collection[str] = ()) -> list[Knob]:
+    """The settings an adapter exposes: all but the secrets and those named in ``exclude``."""
+    return [spec for spec in KNOBS if not spec.secret and spec.name not in exclude]
+
+
+def load_settings(holder: object, names: Iterable[str]) -> dict[str, Any]:
+    """The settings ``holder`` (an adapter) keeps as attributes of the same ``names``, for
+    `qwen3_rerank.reranker.share`; per-call ones (the instruction) stay out."""
+    per_call = {spec.name for spec in KNOBS if spec.per_call}
+    return {name: getattr(holder, name) for name in names if name not in per_call}
 
 
 def check_positive(name: str, value: object) -> None:
     """The one check of a positive int setting (``bool`` is not an int here)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int; got {value!r}.")
+    check_int(name, value, minimum=1)
+
+
+def check_int(name: str, value: object, *, minimum: int) -> None:
+    """``value`` is an int (not a ``bool``) of at least ``minimum``; the error names ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        kind = (
+            "a positive int"
+            if minimum == 1
+            else "a non-negative int"
+            if minimum == 0
+            else f"an int >= {minimum}"
+        )
+        raise ValueError(f"{name} must be {kind}; got {value!r}.")
 
 
 def dtype_name(dtype: torch.dtype) -> str:

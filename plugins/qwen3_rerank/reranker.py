@@ -12,7 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .batching import common_prefix_length, token_budget_batches
-from .config import DEFAULT_MODEL, LongDocuments, RerankerConfig, check_positive, configure
+from .config import DEFAULT_MODEL, RerankerConfig, check_positive, configure
 from .decoders import PrefixCache
 from .loading import LoadedModel, load_model
 from .prompt import PromptEncoder
@@ -22,6 +22,15 @@ from .windows import split_into_windows
 # Documents are tokenized and scheduled this many at a time, which bounds memory for
 # arbitrarily long streams while leaving plenty of room to sort by length.
 CHUNK_DOCUMENTS = 512
+MIN_DOCUMENT_TOKENS = 8
+"""The fewest document tokens a query (with the instruction) must leave room for in a prompt.
+
+The prompt is truncated from the right, so a query that fills it cuts the document out and every
+document gets the query's score alone. Such a request is refused, not answered with equal scores.
+Eight tokens are about one short sentence: the least that gives the model a passage to judge,
+while a 96-token ``max_length`` (the smallest the tests use) still leaves room for a query of a
+dozen words.
+"""
 
 
 @dataclass(frozen=True)
@@ -80,51 +89,33 @@ class Qwen3Reranker:
         [RerankResult(index=0, score=0.98, ...), RerankResult(index=1, score=0.01, ...)]
 
     Args:
-        model, device, dtype, max_length, instruction, batch_tokens, long_documents,
-        window_overlap, revision, cache_dir, local_files_only, token: The load settings; see
-            `RerankerConfig`, which resolves them (``HF_TOKEN`` is honoured when ``token`` is None).
-        config: The same settings as one value, e.g. another reranker's ``config``; settings
+        model: Hugging Face Hub id or local directory of a Qwen3-Reranker.
+        config: The load settings as one value, e.g. another reranker's ``config``; settings
             passed alongside must agree with it.
         show_progress: Show a progress bar while scoring.
         registry: Where loaded weights are shared: rerankers whose configs have the same
             `RerankerConfig.key` (model, device, dtype, revision) load the weights once per process,
             and the registry's reference count frees them when the last one is closed.
+        **settings: Any other `RerankerConfig` field by name (``device``, ``dtype``, ``max_length``,
+            ``batch_tokens``, ``long_documents``, ``window_overlap``, ``instruction``, ``revision``,
+            ``cache_dir``, ``local_files_only``, ``token``), which declares and resolves them
+            (``HF_TOKEN`` is honoured when ``token`` is None).
+
+    Raises:
+        TypeError: A setting's name is not a `RerankerConfig` field.
+        ValueError: A setting's value is invalid, or contradicts ``config``.
     """
 
     def __init__(
         self,
         model: str = DEFAULT_MODEL,
         *,
-        device: str | torch.device | None = None,
-        dtype: str | torch.dtype | None = None,
-        max_length: int = 8192,
-        instruction: str | None = None,
-        batch_tokens: int | None = None,
-        long_documents: LongDocuments = "truncate",
-        window_overlap: int = 128,
-        revision: str | None = None,
-        cache_dir: str | None = None,
-        local_files_only: bool = False,
-        token: str | None = None,
         config: RerankerConfig | None = None,
         show_progress: bool = False,
         registry: ModelRegistry = shared_models,
+        **settings: Any,
     ) -> None:
-        settings = {
-            "model": model,
-            "device": device,
-            "dtype": dtype,
-            "max_length": max_length,
-            "instruction": instruction,
-            "batch_tokens": batch_tokens,
-            "long_documents": long_documents,
-            "window_overlap": window_overlap,
-            "revision": revision,
-            "cache_dir": cache_dir,
-            "local_files_only": local_files_only,
-            "token": token,
-        }
-        self.config = configure(config, **settings)
+        self.config = configure(config, model=model, **settings)
         self.registry = registry
         self.show_progress = show_progress
         key = self.config.key
@@ -137,35 +128,13 @@ class Qwen3Reranker:
 
     @property
     def model_id(self) -> str:
+        """The model as configured: its Hub id or local directory."""
         return self.config.model
 
     @property
     def device(self) -> torch.device:
+        """Where the weights are."""
         return torch.device(self.config.device)
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.config.dtype  # type: ignore[return-value]  # resolved by RerankerConfig
-
-    @property
-    def max_length(self) -> int:
-        return self.config.max_length
-
-    @property
-    def instruction(self) -> str | None:
-        return self.config.instruction
-
-    @property
-    def batch_tokens(self) -> int:
-        return self.config.batch_tokens  # type: ignore[return-value]  # resolved by RerankerConfig
-
-    @property
-    def long_documents(self) -> LongDocuments:
-        return self.config.long_documents
-
-    @property
-    def window_overlap(self) -> int:
-        return self.config.window_overlap
 
     @property
     def loaded_model(self) -> LoadedModel:
@@ -176,27 +145,14 @@ class Qwen3Reranker:
 
     def score(self, query: str, documents: Iterable[str], instruction: str | None = None) -> list[float]:
         """P(yes) for each document, in input order. ``documents`` may be any iterable, including
-        a generator of millions: they are processed in chunks, so memory stays bounded."""
-        _check_query(query)
-        items = self._items((query, document) for document in documents)
-        scores, _ = self._score_items(items, instruction, total=_length(documents))
-        return scores
+        a generator of millions: they are processed in chunks, so memory stays bounded.
 
-    def score_pairs(self, pairs: Iterable[tuple[str, str]], instruction: str | None = None) -> list[float]:
-        """P(yes) for each ``(query, document)`` pair, in input order.
-
-        Pairs of different queries are batched together, which is what a server coalescing many
-        small requests needs; the instruction and system prompt are still computed once.
+        Raises:
+            InvalidInput: The query is blank, too long to leave the documents room (see
+                `MIN_DOCUMENT_TOKENS`), or a text is not valid Unicode.
         """
-
-        def checked(pairs: Iterable[tuple[str, str]]) -> Iterator[tuple[str, str]]:
-            for position, pair in enumerate(pairs):
-                if not (isinstance(pair, tuple | list) and len(pair) == 2):
-                    raise TypeError(f"pairs[{position}] must be a (query, document) pair; got {pair!r}.")
-                _check_query(pair[0], name=f"pairs[{position}][0]")
-                yield pair[0], pair[1]
-
-        scores, _ = self._score_items(self._items(checked(pairs)), instruction, total=_length(pairs))
+        instruction = self._checked_request(query, instruction)
+        scores, _ = self._score_items(self._items(documents), query, instruction, total=_length(documents))
         return scores
 
     def rerank(
@@ -206,13 +162,13 @@ class Qwen3Reranker:
         top_n: int | None = None,
         instruction: str | None = None,
     ) -> list[RerankResult]:
-        """Documents sorted by descending score (ties keep input order), at most ``top_n``."""
-        _check_query(query)
+        """Documents sorted by descending score (ties keep input order), at most ``top_n``; bad
+        input raises as in `score`."""
+        instruction = self._checked_request(query, instruction)
         if top_n is not None:
             check_positive("top_n", top_n)
         documents = list(documents)
-        items = self._items((query, document) for document in documents)
-        scores, windows = self._score_items(items, instruction, total=len(documents))
+        scores, windows = self._score_items(self._items(documents), query, instruction, total=len(documents))
         ranked = best_first(scores, top_n)
         return [RerankResult(index, scores[index], documents[index], windows[index]) for index in ranked]
 
@@ -234,19 +190,17 @@ class Qwen3Reranker:
         then still truncated to ``max_length`` (or windowed) as in `score`.
 
         Raises:
-            InvalidInput: The query is empty, or a text is not a str or not valid Unicode
-                (a lone surrogate); ``location`` names the argument.
+            InvalidInput: The query is empty or too long to leave the documents room (see
+                `MIN_DOCUMENT_TOKENS`), or a text is not valid Unicode (a lone surrogate);
+                ``location`` names the argument.
         """
-        _check_query(query)
-        if instruction is not None:
-            _check_text(instruction, ("instruction",))
+        instruction = self._checked_request(query, instruction)
         if max_tokens_per_doc is not None:
             check_positive("max_tokens_per_doc", max_tokens_per_doc)
-        texts = list(self._items((query, document) for document in documents))
+        texts = list(self._items(documents))
         if max_tokens_per_doc is not None:
-            texts = [(i, q, self._encoder.truncate_text(d, max_tokens_per_doc)) for i, q, d in texts]
-        instruction = self.instruction if instruction is None else instruction
-        items = self._expand(texts, instruction)
+            texts = [(index, self._encoder.truncate_text(text, max_tokens_per_doc)) for index, text in texts]
+        items = self._expand(texts, query, instruction)
         encoded = self._encoder.encode([(item.query, item.text) for item in items], instruction)
         return PreparedRequest(
             inputs=tuple(tuple(ids) for ids in encoded),
@@ -289,24 +243,43 @@ class Qwen3Reranker:
     def __repr__(self) -> str:
         return f"Qwen3Reranker({self.config!r})"
 
-    def _items(self, pairs: Iterable[tuple[str, str]]) -> Iterator[tuple[int, str, str]]:
-        for index, (query, document) in enumerate(pairs):
+    def _checked_request(self, query: object, instruction: str | None) -> str | None:
+        """The instruction in effect, once the query and instruction are known to be scoreable."""
+        _check_text_argument(query, "query")
+        if not query.strip():  # type: ignore[attr-defined]  # a str, checked above
+            raise InvalidInput(("query",), f"query must be a non-empty string; got {query!r}.")
+        if instruction is not None:
+            _check_text_argument(instruction, "instruction")
+        instruction = self.config.instruction if instruction is None else instruction
+        room = self._encoder.document_room(query, instruction)  # type: ignore[arg-type]
+        if room < MIN_DOCUMENT_TOKENS:
+            used = self._encoder.body_budget - room
+            raise InvalidInput(
+                ("query",),
+                f"query is too long: with the instruction it takes {used} of the {self._encoder.body_budget} "
+                f"tokens a prompt has for them and a document (max_length={self.config.max_length}), "
+                f"leaving {max(room, 0)} for the document, which needs at least {MIN_DOCUMENT_TOKENS}; "
+                "shorten the query or raise max_length.",
+            )
+        return instruction
+
+    def _items(self, documents: Iterable[str]) -> Iterator[tuple[int, str]]:
+        for index, document in enumerate(documents):
             if not isinstance(document, str):
                 raise TypeError(f"documents[{index}] must be a str; got {type(document).__name__}.")
             _check_text(document, ("documents", index))
-            yield index, query, document
+            yield index, document
 
     def _score_items(
-        self, items: Iterator[tuple[int, str, str]], instruction: str | None, total: int | None
+        self, items: Iterator[tuple[int, str]], query: str, instruction: str | None, total: int | None
     ) -> tuple[list[float], list[int]]:
         """Scores and window counts per input document, chunk by chunk (``total`` sizes the
         progress bar when the input's length is known)."""
-        instruction = self.instruction if instruction is None else instruction
         scores: list[float] = []
         windows: list[int] = []
         with tqdm(desc="Reranking", unit="doc", total=total, disable=not self.show_progress) as progress:
             while chunk := list(itertools.islice(items, CHUNK_DOCUMENTS)):
-                expanded = self._expand(chunk, instruction)
+                expanded = self._expand(chunk, query, instruction)
                 chunk_scores = self._score_chunk(expanded, instruction)
                 scores.extend([float("-inf")] * len(chunk))
                 windows.extend([0] * len(chunk))
@@ -316,13 +289,14 @@ class Qwen3Reranker:
                 progress.update(len(chunk))
         return scores, windows
 
-    def _expand(self, chunk: Sequence[tuple[int, str, str]], instruction: str | None) -> list[_Item]:
-        if self.long_documents == "truncate":
-            return [_Item(query, document, index) for index, query, document in chunk]
+    def _expand(self, chunk: Sequence[tuple[int, str]], query: str, instruction: str | None) -> list[_Item]:
+        if self.config.long_documents == "truncate":
+            return [_Item(query, document, index) for index, document in chunk]
+        overlap = self.config.window_overlap
         return [
             _Item(query, window, index)
-            for index, query, document in chunk
-            for window in split_into_windows(self._encoder, query, document, instruction, self.window_overlap)
+            for index, document in chunk
+            for window in split_into_windows(self._encoder, query, document, instruction, overlap)
         ]
 
     def _score_chunk(self, items: Sequence[_Item], instruction: str | None) -> list[float]:
@@ -342,7 +316,7 @@ class Qwen3Reranker:
         rows = [ids[shared:] for ids in encoded]
         scores = [0.0] * len(rows)
         scorer = self.loaded_model.scorer
-        for batch in token_budget_batches([len(row) for row in rows], self.batch_tokens):
+        for batch in token_budget_batches([len(row) for row in rows], self.config.batch_tokens):  # type: ignore[arg-type]
             for index, score in zip(batch, scorer.score([rows[i] for i in batch], prefix), strict=True):
                 scores[index] = score
         return scores
@@ -370,12 +344,10 @@ def _length(values: Iterable[object]) -> int | None:
     return len(values) if isinstance(values, Sized) else None
 
 
-def _check_query(query: object, name: str = "query") -> None:
-    if not isinstance(query, str):
-        raise TypeError(f"{name} must be a str; got {type(query).__name__}.")
-    if not query.strip():
-        raise InvalidInput((name,), f"{name} must be a non-empty string; got {query!r}.")
-    _check_text(query, (name,))
+def _check_text_argument(text: object, name: str) -> None:
+    if not isinstance(text, str):
+        raise TypeError(f"{name} must be a str; got {type(text).__name__}.")
+    _check_text(text, (name,))
 
 
 def _check_text(text: str, location: tuple[str | int, ...]) -> None:

@@ -13,19 +13,27 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, Field, ValidationError, create_model
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
-from .config import DEFAULT_MODEL, RerankerConfig
+from .config import KNOBS, DType, Knob, RerankerConfig, knobs
 
-DType = Literal["auto", "float32", "bfloat16", "float16"]
-LongDocuments = Literal["truncate", "window"]
+__all__ = [
+    "DType",
+    "RerankerSettings",
+    "SettingsBase",
+    "env",
+    "markdown_table",
+    "reranker_fields",
+    "with_table",
+]
+
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 SECRET_VARIABLES = frozenset(
@@ -128,41 +136,55 @@ class SettingsBase(BaseSettings):
         return rows
 
 
-class RerankerSettings(SettingsBase):
-    """How the reranker loads (``QWEN3_RERANK_*``) and the device of every model (``QWEN3_RAG_DEVICE``)."""
+def pydantic_field(spec: Knob, **options: Any) -> tuple[Any, FieldInfo]:
+    """A reranker setting as a pydantic field definition (type, ``Field``), as `create_model` takes it."""
+    checks = {} if spec.minimum is None else {"ge": spec.minimum}
+    info = Field(spec.default, description=spec.description, **checks, **options)
+    return spec.type, info
 
-    reranker_model: str = env(
-        "QWEN3_RERANK_MODEL", DEFAULT_MODEL, "Qwen3-Reranker Hub id or local directory."
-    )
-    device: str | None = env(
-        "QWEN3_RAG_DEVICE", None, "`cpu`, `cuda`, `cuda:1`, `mps` for every model; unset picks the best."
-    )
-    dtype: DType = env(
-        "QWEN3_RERANK_DTYPE", "auto", "`float32`, `bfloat16`, `float16`; `auto`: float32 on CPU."
-    )
-    max_length: PositiveInt = env(
-        "QWEN3_RERANK_MAX_LENGTH", 8192, "Token limit of one prompt (query + passage)."
-    )
-    batch_tokens: PositiveInt | None = env(
-        "QWEN3_RERANK_BATCH_TOKENS", None, "Padded tokens per forward pass; unset: 1024 on CPU, 32768 on GPU."
-    )
-    long_documents: LongDocuments = env(
-        "QWEN3_RERANK_LONG_DOCUMENTS",
-        "truncate",
-        "`truncate` overlong passages, or score `window`s, keep the best.",
-    )
-    window_overlap: NonNegativeInt = env("QWEN3_RERANK_WINDOW_OVERLAP", 128, "Tokens shared by windows.")
-    revision: str | None = env(
-        "QWEN3_RERANK_REVISION", None, "Hub revision (branch, tag, commit) of the model."
-    )
-    instruction: str | None = env(
-        "QWEN3_RERANK_INSTRUCTION", None, "Reranker task instruction; unset: the model card's web-search one."
-    )
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def reranker_fields(base: type[M], *, exclude: Collection[str] = ()) -> type[M]:
+    """``base`` (a framework's pydantic component) with one field per reranker setting.
+
+    Names, types, defaults, checks and descriptions come from `RerankerConfig`'s declarations
+    (secrets left out), so an adapter written as ``class MyReranker(reranker_fields(Base))``
+    gains every new setting without restating it. Pass the adapter's values to the core with
+    `qwen3_rerank.config.load_settings(self, reranker_field_names(exclude))`.
+    """
+    fields = {spec.name: pydantic_field(spec) for spec in knobs(exclude=exclude)}
+    return create_model(f"{base.__name__}WithRerankerFields", __base__=base, __module__=__name__, **fields)
+
+
+def reranker_field_names(exclude: Collection[str] = ()) -> list[str]:
+    """The names `reranker_fields` adds, in declaration order."""
+    return [spec.name for spec in knobs(exclude=exclude)]
+
+
+class _RerankerSettingsBase(SettingsBase):
     def reranker_config(self) -> RerankerConfig:
         """The core's value for these settings: the reranker they describe, normalised."""
-        values = self.model_dump(include=set(RerankerSettings.model_fields) - {"reranker_model"})
-        return RerankerConfig(model=self.reranker_model, **values)
+        return RerankerConfig(**{spec.name: getattr(self, spec.setting) for spec in KNOBS if spec.env})
+
+
+RerankerSettings = create_model(
+    "RerankerSettings",
+    __base__=_RerankerSettingsBase,
+    __doc__="How the reranker loads (``QWEN3_RERANK_*``) and the device of every model "
+    "(``QWEN3_RAG_DEVICE``): one field per `RerankerConfig` setting with an environment variable.",
+    __module__=__name__,
+    **{
+        spec.setting: pydantic_field(
+            spec,
+            validation_alias=AliasChoices(spec.env),
+            repr=spec.env not in SECRET_VARIABLES,
+        )
+        for spec in KNOBS
+        if spec.env
+    },
+)
 
 
 def describe(error: ValidationError, model: type[BaseSettings]) -> str:

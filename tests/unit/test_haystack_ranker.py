@@ -176,7 +176,7 @@ def test_model_kwargs_dtype_reaches_the_core(model_dir: str, cpu: ComponentDevic
     for kwargs in ({"dtype": torch.bfloat16}, {"torch_dtype": "torch.bfloat16"}, {"dtype": "bfloat16"}):
         ranker = Qwen3Ranker(model=model_dir, device=cpu, model_kwargs=kwargs)
         ranker.warm_up()
-        assert ranker.reranker is not None and ranker.reranker.dtype == torch.bfloat16
+        assert ranker.reranker is not None and ranker.reranker.config.dtype == torch.bfloat16
         ranker.close()
 
 

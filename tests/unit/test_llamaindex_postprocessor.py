@@ -74,7 +74,7 @@ def test_init_defaults_describe_the_loaded_model(model_dir: str) -> None:
     assert rerank.keep_retrieval_score is False
     assert (rerank.device, rerank.dtype, rerank.max_length) == ("cpu", "float32", 8192)
     assert rerank.long_documents == "truncate"
-    assert rerank.batch_tokens == rerank.reranker.batch_tokens
+    assert rerank.batch_tokens == rerank.reranker.config.batch_tokens
 
 
 def test_to_dict_round_trip_rebuilds_an_equal_postprocessor_on_the_same_weights(model_dir: str) -> None:

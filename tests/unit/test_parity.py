@@ -83,11 +83,15 @@ def test_identical_documents_match_the_model_card(tiny_qwen3_dir, oracle):
     assert_close(ours, oracle.score(QUERY, ["same text"] * 3))
 
 
-def test_score_pairs_with_different_queries_matches_scoring_each_query_alone(tiny_qwen3_dir, oracle):
+def test_requests_of_different_queries_scored_together_match_scoring_each_query_alone(tiny_qwen3_dir, oracle):
+    # What a server coalescing many small requests does: prepare each alone, score them in one call.
     queries = [QUERY, "Which fruit is a berry?", QUERY]
     pairs = list(zip(queries, MIXED_DOCUMENTS[:3], strict=True))
-    ours = Qwen3Reranker(str(tiny_qwen3_dir), device="cpu").score_pairs(pairs)
-    assert_close(ours, [oracle.score(query, [document])[0] for query, document in pairs])
+    reranker = Qwen3Reranker(str(tiny_qwen3_dir), device="cpu")
+    scored = reranker.score_prepared([reranker.prepare(query, [document]) for query, document in pairs])
+    assert_close(
+        [scores[0] for scores in scored], [oracle.score(query, [document])[0] for query, document in pairs]
+    )
 
 
 def test_repeating_key_value_heads_as_on_gpus_gives_the_same_scores(tiny_qwen3_dir, oracle):

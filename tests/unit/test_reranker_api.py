@@ -7,10 +7,10 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from qwen3_rerank import Qwen3Reranker, RerankResult, config, loading
+from qwen3_rerank import InvalidInput, Qwen3Reranker, RerankResult, config, loading
 from qwen3_rerank import reranker as reranker_module
 from qwen3_rerank.forward import OutOfMemoryError
-from qwen3_rerank.reranker import best_first
+from qwen3_rerank.reranker import MIN_DOCUMENT_TOKENS, best_first
 from qwen3_rerank.testing import random_qwen3_config
 
 QUERY = "How do vaccines work?"
@@ -116,11 +116,6 @@ def test_a_non_string_document_is_named_by_index(reranker):
         reranker.score(QUERY, ["a", "b", 3])
 
 
-def test_a_malformed_pair_is_named_by_index(reranker):
-    with pytest.raises(TypeError, match=r"pairs\[1\]"):
-        reranker.score_pairs([(QUERY, "a"), "not a pair"])
-
-
 @pytest.mark.parametrize(
     ("argument", "value"),
     [("max_length", 0), ("batch_tokens", -1), ("long_documents", "split"), ("window_overlap", -5)],
@@ -143,7 +138,7 @@ def test_bad_dtype_and_device_are_rejected(tiny_qwen3_dir):
 
 
 def test_defaults_on_cpu_are_float32(reranker):
-    assert reranker.device == torch.device("cpu") and reranker.dtype == torch.float32
+    assert reranker.device == torch.device("cpu") and reranker.config.dtype == torch.float32
 
 
 def test_a_missing_model_directory_says_what_to_pass(tmp_path):
@@ -175,3 +170,33 @@ def test_a_bare_cuda_device_names_the_current_gpu(monkeypatch):
     assert config.resolve_device("cuda") == torch.device("cuda", 1)
     assert config.resolve_device(None) == torch.device("cuda", 1)
     assert config.resolve_device("cuda:0") == torch.device("cuda", 0)
+
+
+def test_a_query_that_leaves_the_documents_no_room_is_refused_by_name(reranker):
+    # 19,999 digits are 19,999 tokens: truncation would cut every document out of the prompt and
+    # score the query alone, the same for each document.
+    query = "7" * 19_999
+    for call in (
+        lambda: reranker.score(query, DOCUMENTS),
+        lambda: reranker.rerank(query, DOCUMENTS),
+        lambda: reranker.prepare(query, DOCUMENTS),
+    ):
+        with pytest.raises(InvalidInput, match=r"query is too long") as caught:
+            call()
+        assert caught.value.location == ("query",)
+        assert "max_length=8192" in str(caught.value) and f"at least {MIN_DOCUMENT_TOKENS}" in str(
+            caught.value
+        )
+
+
+def test_the_query_may_fill_the_prompt_up_to_the_documents_minimum(tiny_qwen3_dir):
+    reranker = Qwen3Reranker(str(tiny_qwen3_dir), device="cpu", max_length=96)
+    encoder = reranker._encoder
+    query = "Which"
+    while encoder.document_room(f"{query} city", None) >= MIN_DOCUMENT_TOKENS:
+        query = f"{query} city"
+    assert encoder.document_room(query, None) >= MIN_DOCUMENT_TOKENS
+    scores = reranker.score(query, DOCUMENTS)
+    assert max(scores) - min(scores) > 1e-4  # the documents still count
+    with pytest.raises(InvalidInput, match=r"leaving \d+ for the document"):
+        reranker.score(f"{query} city", DOCUMENTS)

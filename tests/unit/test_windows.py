@@ -27,7 +27,7 @@ def test_windows_fit_overlap_and_cover_the_whole_document(windowed):
     assert windows[0].startswith("Sentence 0 ") and LONG_DOCUMENT.endswith(windows[-1])
     for window in windows:
         [ids] = windowed._encoder.encode([(QUERY, window)])
-        assert len(ids) < windowed.max_length  # nothing truncated away
+        assert len(ids) < windowed.config.max_length  # nothing truncated away
     starts = [LONG_DOCUMENT.index(window) for window in windows]
     for (start, window), next_start in zip(zip(starts, windows, strict=True), starts[1:], strict=False):
         assert start < next_start < start + len(window)  # consecutive windows overlap

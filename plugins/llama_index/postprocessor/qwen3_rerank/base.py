@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any
 
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.callbacks import CallbackManager, CBEventType, EventPayload
@@ -20,7 +20,9 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
 from qwen3_rerank import DEFAULT_MODEL, Qwen3Reranker, RerankResult
+from qwen3_rerank.config import load_settings
 from qwen3_rerank.reranker import share
+from qwen3_rerank.settings import reranker_field_names, reranker_fields
 
 dispatcher = get_dispatcher(__name__)
 
@@ -28,7 +30,12 @@ RETRIEVAL_SCORE_KEY = "retrieval_score"
 """Metadata key under which ``keep_retrieval_score=True`` keeps the retriever's score."""
 
 
-class Qwen3Rerank(BaseNodePostprocessor):
+# Every reranker setting is a field, declared by `RerankerConfig` (the token stays out: fields are
+# serialised); the instruction is passed with each call, so a shared ``reranker=`` never conflicts.
+RERANKER_FIELDS = reranker_field_names()
+
+
+class Qwen3Rerank(reranker_fields(BaseNodePostprocessor)):
     """Reranks retrieved nodes with a Qwen3-Reranker (P(yes) scores in [0, 1]).
 
     Example:
@@ -36,34 +43,15 @@ class Qwen3Rerank(BaseNodePostprocessor):
         >>> rerank = Qwen3Rerank(model="Qwen/Qwen3-Reranker-0.6B", top_n=3)
         >>> engine = index.as_query_engine(similarity_top_k=20, node_postprocessors=[rerank])
 
-    The load settings become one `qwen3_rerank.RerankerConfig`; components whose configs name the
+    Besides its own fields, it has one per `qwen3_rerank.RerankerConfig` setting (``model``,
+    ``device``, ``dtype``, ``max_length``, ``batch_tokens``, ``long_documents``, ...), with the
+    core's defaults and descriptions. They become one config; components whose configs name the
     same model, device, dtype and revision share the weights through the core's registry. Pass
     ``reranker=`` to take an existing reranker's config (settings given alongside must agree).
+    After construction the fields hold the settings in use (resolved device, dtype, batch size).
     """
 
-    model: str = Field(description="Hugging Face Hub id or local directory of a Qwen3-Reranker.")
     top_n: int = Field(default=5, gt=0, description="Number of nodes to return, best first.")
-    instruction: str | None = Field(
-        default=None, description="Task instruction for the prompt; None uses the model card's default."
-    )
-    device: str | None = Field(
-        default=None, description="Torch device ('cpu', 'cuda', 'cuda:1', 'mps'); None picks the best one."
-    )
-    dtype: str | None = Field(
-        default=None, description="'float32', 'bfloat16' or 'float16'; None: float32 on CPU, bf16 on CUDA."
-    )
-    max_length: int = Field(
-        default=8192, gt=0, description="Token limit of one prompt (the model card's 8192)."
-    )
-    batch_tokens: int | None = Field(
-        default=None, gt=0, description="Padded tokens per forward pass; None: 1024 on CPU, 32768 on GPUs."
-    )
-    long_documents: Literal["truncate", "window"] = Field(
-        default="truncate",
-        description="'truncate' cuts overlong nodes like the model card; 'window' scores overlapping "
-        "windows and keeps the best.",
-    )
-    window_overlap: int = Field(default=128, ge=0, description="Tokens shared by consecutive windows.")
     keep_retrieval_score: bool = Field(
         default=False,
         description=f"Keep the retriever's score in node metadata under {RETRIEVAL_SCORE_KEY!r} "
@@ -81,39 +69,20 @@ class Qwen3Rerank(BaseNodePostprocessor):
         top_n: int = 5,
         *,
         reranker: Qwen3Reranker | None = None,
-        instruction: str | None = None,
-        device: str | None = None,
-        dtype: str | None = None,
-        max_length: int = 8192,
-        batch_tokens: int | None = None,
-        long_documents: Literal["truncate", "window"] = "truncate",
-        window_overlap: int = 128,
-        keep_retrieval_score: bool = False,
-        score_threshold: float | None = None,
         callback_manager: CallbackManager | None = None,
+        **fields: Any,
     ) -> None:
-        settings = {
-            "model": model,
-            "device": device,
-            "dtype": dtype,
-            "max_length": max_length,
-            "batch_tokens": batch_tokens,
-            "long_documents": long_documents,
-            "window_overlap": window_overlap,
-        }
+        unknown = sorted(set(fields) - set(type(self).model_fields))
+        if unknown:
+            raise TypeError(f"Qwen3Rerank got unknown argument(s) {unknown}.")
         # Pydantic validates the fields before any weights are loaded.
         super().__init__(
-            **settings,
-            top_n=top_n,
-            instruction=instruction,
-            keep_retrieval_score=keep_retrieval_score,
-            score_threshold=score_threshold,
-            callback_manager=callback_manager or CallbackManager(),
+            model=model, top_n=top_n, callback_manager=callback_manager or CallbackManager(), **fields
         )
-        self._reranker = share(reranker, **settings)
+        self._reranker = share(reranker, **load_settings(self, RERANKER_FIELDS))
         # The fields describe the weights actually in use (resolved device and dtype).
         resolved = self._reranker.config.to_dict()
-        for name in settings:
+        for name in load_settings(self, RERANKER_FIELDS):
             setattr(self, name, resolved[name])
 
     @classmethod

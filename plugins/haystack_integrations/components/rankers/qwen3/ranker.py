@@ -10,20 +10,24 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from math import inf
-from typing import Any, Literal
+from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict, logging
 from haystack.utils import ComponentDevice, Secret, deserialize_secrets_inplace
 from haystack.utils.hf import deserialize_hf_model_kwargs, serialize_hf_model_kwargs
 
-from qwen3_rerank import DEFAULT_MODEL, Qwen3Reranker
-from qwen3_rerank.config import check_positive
+from qwen3_rerank import Qwen3Reranker
+from qwen3_rerank.config import check_positive, knobs, load_settings
 from qwen3_rerank.reranker import config_of, share
 
 logger = logging.getLogger(__name__)
 
-# `from_pretrained` options the core accepts; anything else would be silently dropped.
-MODEL_KWARGS = frozenset({"dtype", "torch_dtype", "revision", "cache_dir", "local_files_only"})
+# The core's settings, in Haystack's spelling: `from_pretrained` options go in `model_kwargs` (with
+# `torch_dtype` for `dtype`; anything else would be silently dropped), the device is a
+# `ComponentDevice`, the token a `Secret`, and every other setting is an init parameter of its own.
+MODEL_KWARGS = frozenset({spec.name for spec in knobs() if spec.pretrained} | {"torch_dtype"})
+SETTINGS = [spec.name for spec in knobs() if not spec.pretrained and spec.name != "device"]
+DEFAULTS = {spec.name: spec.default for spec in knobs()}
 
 
 @component
@@ -53,69 +57,61 @@ class Qwen3Ranker:
     def __init__(
         self,
         *,
-        model: str = DEFAULT_MODEL,
         device: ComponentDevice | None = None,
         token: Secret | None = Secret.from_env_var(["HF_API_TOKEN", "HF_TOKEN"], strict=False),  # noqa: B008
         top_k: int | None = 10,
-        instruction: str | None = None,
         score_threshold: float | None = None,
         meta_fields_to_embed: list[str] | None = None,
         embedding_separator: str = "\n",
-        max_length: int = 8192,
-        batch_tokens: int | None = None,
-        long_documents: Literal["truncate", "window"] = "truncate",
-        window_overlap: int = 128,
         model_kwargs: dict[str, Any] | None = None,
         reranker: Qwen3Reranker | None = None,
+        **settings: Any,
     ) -> None:
         """
         Creates a Qwen3Ranker; the model is loaded by `warm_up` (or the first `run`).
 
-        :param model: Hugging Face Hub id or local directory of a Qwen3-Reranker (0.6B, 4B or 8B).
         :param device: The device to load the model on; `None` picks the best available one.
         :param token: Hugging Face token for gated or private models.
         :param top_k: The maximum number of documents to return; `None` returns all of them.
-        :param instruction: Task instruction for the prompt; `None` uses the model card's default.
         :param score_threshold: Return only documents scoring at least this (applied before `top_k`).
         :param meta_fields_to_embed: Metadata fields whose values are prepended to the content.
         :param embedding_separator: Separator between those metadata values and the content.
-        :param max_length: Token limit of one prompt (the model card's 8192).
-        :param batch_tokens: Padded tokens per forward pass; `None` means 1024 on CPU, 32768 on GPUs.
-        :param long_documents: `"truncate"` cuts overlong documents like the model card; `"window"`
-            scores overlapping windows and keeps the best window's score.
-        :param window_overlap: Tokens shared by consecutive windows.
         :param model_kwargs: Loading options: `dtype` (or `torch_dtype`; a `torch.dtype` or a name such
             as `"bfloat16"`), `revision`, `cache_dir`, `local_files_only`.
         :param reranker: An existing `Qwen3Reranker` whose config and weights to share (not
             serialized: `to_dict` records its settings). Model settings given as well must agree.
+        :param settings: The core's other settings by name, with the defaults and meanings that
+            `qwen3_rerank.RerankerConfig` declares: `model` (Hub id or local directory),
+            `instruction` (`None`: the model card's), `max_length` (8192), `batch_tokens`
+            (`None`: by device), `long_documents` (`"truncate"` or `"window"`), `window_overlap`.
+        :raises TypeError: If a setting's name is unknown.
         :raises ValueError: If `top_k` is not > 0, `model_kwargs` has an unsupported key, or the model
             settings contradict `reranker`.
         """
         _check_top_k(top_k)
-        unknown = sorted(set(model_kwargs or {}) - MODEL_KWARGS)
+        unknown = sorted(set(settings) - set(SETTINGS))
         if unknown:
+            raise TypeError(f"Qwen3Ranker got unknown setting(s) {unknown}; expected some of {SETTINGS}.")
+        unsupported = sorted(set(model_kwargs or {}) - MODEL_KWARGS)
+        if unsupported:
             raise ValueError(
-                f"model_kwargs supports only {sorted(MODEL_KWARGS)}; got unsupported keys {unknown}."
+                f"model_kwargs supports only {sorted(MODEL_KWARGS)}; got unsupported keys {unsupported}."
             )
-        self.model = model
+        for name in SETTINGS:
+            setattr(self, name, settings.get(name, DEFAULTS[name]))
         self.device = ComponentDevice.resolve_device(device)
-        self.max_length = max_length
-        self.batch_tokens = batch_tokens
-        self.long_documents = long_documents
-        self.window_overlap = window_overlap
         self.model_kwargs = model_kwargs
         self._base = reranker
         base = config_of(reranker)
         if base is not None:
             # Serialised by the settings it stands for; settings given alongside must agree.
             config = base.merge(**self._load_settings(explicit_device=device is not None))
-            self.model, self.device = config.model, ComponentDevice.from_str(str(config.device))
-            self.max_length, self.batch_tokens = config.max_length, config.batch_tokens
-            self.long_documents, self.window_overlap = config.long_documents, config.window_overlap
+            for name in load_settings(self, SETTINGS):
+                setattr(self, name, getattr(config, name))
+            self.device = ComponentDevice.from_str(str(config.device))
             self.model_kwargs = {"dtype": config.dtype}
         self.token = token
         self.top_k = top_k
-        self.instruction = instruction
         self.score_threshold = score_threshold
         self.meta_fields_to_embed = meta_fields_to_embed or []
         self.embedding_separator = embedding_separator
@@ -145,13 +141,9 @@ class Qwen3Ranker:
         options = dict(self.model_kwargs or {})
         dtype, torch_dtype = options.pop("dtype", None), options.pop("torch_dtype", None)
         return {
-            "model": self.model,
+            **load_settings(self, SETTINGS),
             "device": self.device.to_torch_str() if explicit_device else None,
             "dtype": dtype if dtype is not None else torch_dtype,
-            "max_length": self.max_length,
-            "batch_tokens": self.batch_tokens,
-            "long_documents": self.long_documents,
-            "window_overlap": self.window_overlap,
             **options,
         }
 
@@ -172,18 +164,13 @@ class Qwen3Ranker:
         """
         data = default_to_dict(
             self,
-            model=self.model,
+            **{name: getattr(self, name) for name in SETTINGS},
             device=self.device.to_dict(),
             token=self.token.to_dict() if self.token else None,
             top_k=self.top_k,
-            instruction=self.instruction,
             score_threshold=self.score_threshold,
             meta_fields_to_embed=self.meta_fields_to_embed,
             embedding_separator=self.embedding_separator,
-            max_length=self.max_length,
-            batch_tokens=self.batch_tokens,
-            long_documents=self.long_documents,
-            window_overlap=self.window_overlap,
             model_kwargs=dict(self.model_kwargs) if self.model_kwargs is not None else None,
         )
         if data["init_parameters"]["model_kwargs"] is not None:
