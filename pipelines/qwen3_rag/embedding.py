@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from qwen3_rerank.extras import missing
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
@@ -37,10 +39,8 @@ class Embedder:
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as error:
-            raise ImportError(
-                "Embeddings need sentence-transformers: pip install 'qwen3-rerank[rag]' "
-                "(included in [haystack-pipelines] and [llamaindex-pipelines])"
-            ) from error
+            advice = " (included in [haystack-pipelines] and [llamaindex-pipelines])"
+            raise missing(error, "Embeddings", advice) from error
         from qwen3_rerank.loading import load_failure, offline_options
 
         try:

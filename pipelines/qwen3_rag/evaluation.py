@@ -25,10 +25,12 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from qwen3_rerank.extras import missing
+
 try:
     import ir_measures
 except ImportError as error:  # pragma: no cover - depends on the installed extras
-    raise ImportError("qwen3-rerank eval needs ir-measures: pip install 'qwen3-rerank[eval]'") from error
+    raise missing(error, "qwen3-rerank eval") from error
 
 from .beir import BeirDataset, load_beir
 from .records import Passage, SourceText

@@ -24,6 +24,7 @@ from haystack_integrations.components.rankers.qwen3 import Qwen3Ranker
 from haystack_integrations.components.retrievers.qwen3_rag import Qwen3RagRetriever, to_document, to_passage
 from haystack_integrations.components.retrievers.qwen3_rag.retriever import RetrievalMode
 from qwen3_rerank import Qwen3Reranker
+from qwen3_rerank.extras import missing
 
 from .generation import QA_TEMPLATE, ranked_passages_answer, template_documents
 from .records import Passage
@@ -124,9 +125,7 @@ def build_generator(settings: Settings) -> Any | None:
     try:
         from haystack_integrations.components.generators.transformers import TransformersChatGenerator
     except ImportError as error:
-        raise ImportError(
-            "--llm hf with Haystack needs transformers-haystack: pip install transformers-haystack"
-        ) from error
+        raise missing(error, "--llm hf with Haystack") from error
     return TransformersChatGenerator(
         model=settings.llm_model,
         task="text-generation",

@@ -25,6 +25,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from llama_index.postprocessor.qwen3_rerank import Qwen3Rerank
 from qwen3_rerank import Qwen3Reranker
 from qwen3_rerank.config import check_positive
+from qwen3_rerank.extras import missing
 
 from .generation import QA_TEMPLATE, ranked_passages_answer, template_documents
 from .records import Passage
@@ -151,9 +152,7 @@ def build_llm(settings: Settings) -> LLM | None:
         try:
             from llama_index.llms.openai_like import OpenAILike
         except ImportError as error:
-            raise ImportError(
-                "--llm openai with LlamaIndex needs: pip install llama-index-llms-openai-like"
-            ) from error
+            raise missing(error, "--llm openai with LlamaIndex") from error
         return OpenAILike(
             model=settings.llm_model,
             api_base=settings.llm_base_url or "https://api.openai.com/v1",
@@ -164,9 +163,7 @@ def build_llm(settings: Settings) -> LLM | None:
     try:
         from llama_index.llms.huggingface import HuggingFaceLLM
     except ImportError as error:
-        raise ImportError(
-            "--llm hf with LlamaIndex needs: pip install llama-index-llms-huggingface"
-        ) from error
+        raise missing(error, "--llm hf with LlamaIndex") from error
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(settings.llm_model)

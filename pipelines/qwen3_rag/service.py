@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 from tqdm.auto import tqdm
 
 from qwen3_rerank.config import check_positive
+from qwen3_rerank.extras import missing
 from qwen3_rerank.reranker import best_first, share
 
 from .embedding import Embedder
@@ -273,9 +274,5 @@ def framework_class(settings: Settings) -> type[FrameworkPipeline]:
     except ModuleNotFoundError as error:
         if error.name is None or error.name.split(".")[0] not in {"haystack", "llama_index"}:
             raise
-        extra = f"{settings.framework}-pipelines"
-        raise ModuleNotFoundError(
-            f"framework={settings.framework!r} needs {error.name!r}, which is not installed: "
-            f"pip install 'qwen3-rerank[{extra}]' (or choose the other framework with --framework)",
-            name=error.name,
-        ) from error
+        advice = " (or choose the other framework with --framework)"
+        raise missing(error, f"framework={settings.framework!r}", advice) from error

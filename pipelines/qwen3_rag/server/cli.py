@@ -14,6 +14,7 @@ import typer
 
 from qwen3_rerank import Qwen3Reranker
 from qwen3_rerank.cli import Device, DTypeOption, RerankerModel, Sets, settings_overrides
+from qwen3_rerank.extras import missing
 
 from ..cli import IndexLayout
 
@@ -61,7 +62,7 @@ def serve(
         from .app import build_rag_pipeline, create_app
         from .settings import ServerSettings
     except ImportError as error:
-        raise ImportError(f"the server needs {error.name}: pip install 'qwen3-rerank[server]'") from error
+        raise missing(error, "the server") from error
     settings = ServerSettings.from_env(**settings_overrides(ServerSettings, arguments))
     pipeline = partial(build_rag_pipeline, index_layout=index_layout)  # /v1/ask's own settings
     # Loaded before uvicorn starts, so a model that cannot load is one line, not a failed lifespan.

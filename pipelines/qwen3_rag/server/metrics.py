@@ -49,7 +49,7 @@ class ServerMetrics:
         )
         self.model_call_seconds = Histogram(
             f"{PREFIX}_model_call_duration_seconds",
-            "Time of one batched model call (score_pairs).",
+            "Time of one batched model call (score_prepared).",
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )

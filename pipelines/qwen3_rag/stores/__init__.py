@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from qwen3_rerank.extras import missing
+
 from ..settings import Settings
 from .base import BulkStore, ChunkStore, FusingStore, StoreError
 
@@ -14,11 +16,7 @@ def open_store(settings: Settings) -> ChunkStore:
         except ModuleNotFoundError as error:
             if error.name != "elasticsearch":
                 raise
-            raise ModuleNotFoundError(
-                "backend='elasticsearch' needs the Elasticsearch client: "
-                "pip install 'qwen3-rerank[elasticsearch]'",
-                name=error.name,
-            ) from error
+            raise missing(error, "backend='elasticsearch'") from error
 
         return ElasticsearchStore.from_settings(settings)
     from .memory import MemoryStore
