@@ -250,16 +250,9 @@ def check_positive(name: str, value: object) -> None:
 
 
 def check_int(name: str, value: object, *, minimum: int) -> None:
-    """``value`` is an int (not a ``bool``) of at least ``minimum``; the error names ``name``."""
+    """``value`` is an int (not a ``bool``) of at least ``minimum`` (0 or 1); the error names ``name``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        kind = (
-            "a positive int"
-            if minimum == 1
-            else "a non-negative int"
-            if minimum == 0
-            else f"an int >= {minimum}"
-        )
-        raise ValueError(f"{name} must be {kind}; got {value!r}.")
+        raise ValueError(f"{name} must be a {'positive' if minimum else 'non-negative'} int; got {value!r}.")
 
 
 def dtype_name(dtype: torch.dtype) -> str:

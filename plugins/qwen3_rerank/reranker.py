@@ -27,9 +27,9 @@ MIN_DOCUMENT_TOKENS = 8
 
 The prompt is truncated from the right, so a query that fills it cuts the document out and every
 document gets the query's score alone. Such a request is refused, not answered with equal scores.
-Eight tokens are about one short sentence: the least that gives the model a passage to judge,
-while a 96-token ``max_length`` (the smallest the tests use) still leaves room for a query of a
-dozen words.
+Eight tokens are a short sentence, the least that gives the model a passage to judge, and small
+enough that a tiny ``max_length`` still works: at 96, the default instruction and "What is the
+capital of France?" leave 17.
 """
 
 
@@ -96,10 +96,9 @@ class Qwen3Reranker:
         registry: Where loaded weights are shared: rerankers whose configs have the same
             `RerankerConfig.key` (model, device, dtype, revision) load the weights once per process,
             and the registry's reference count frees them when the last one is closed.
-        **settings: Any other `RerankerConfig` field by name (``device``, ``dtype``, ``max_length``,
-            ``batch_tokens``, ``long_documents``, ``window_overlap``, ``instruction``, ``revision``,
-            ``cache_dir``, ``local_files_only``, ``token``), which declares and resolves them
-            (``HF_TOKEN`` is honoured when ``token`` is None).
+        **settings: Any other `RerankerConfig` field by name (``device``, ``dtype``,
+            ``max_length``, ``long_documents``, ``token``, ...), which declares, checks and
+            resolves them (``HF_TOKEN`` is honoured when ``token`` is None).
 
     Raises:
         TypeError: A setting's name is not a `RerankerConfig` field.

@@ -22,17 +22,7 @@ from pydantic import AliasChoices, BaseModel, Field, ValidationError, create_mod
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
-from .config import KNOBS, DType, Knob, RerankerConfig, knobs
-
-__all__ = [
-    "DType",
-    "RerankerSettings",
-    "SettingsBase",
-    "env",
-    "markdown_table",
-    "reranker_fields",
-    "with_table",
-]
+from .config import KNOBS, DType, Knob, RerankerConfig, knobs  # noqa: F401 - DType: for the CLI
 
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
@@ -151,16 +141,11 @@ def reranker_fields(base: type[M], *, exclude: Collection[str] = ()) -> type[M]:
 
     Names, types, defaults, checks and descriptions come from `RerankerConfig`'s declarations
     (secrets left out), so an adapter written as ``class MyReranker(reranker_fields(Base))``
-    gains every new setting without restating it. Pass the adapter's values to the core with
-    `qwen3_rerank.config.load_settings(self, reranker_field_names(exclude))`.
+    gains every new setting without restating it. Hand the values to the core with
+    ``share(reranker, **load_settings(self, [spec.name for spec in knobs(exclude=exclude)]))``.
     """
     fields = {spec.name: pydantic_field(spec) for spec in knobs(exclude=exclude)}
     return create_model(f"{base.__name__}WithRerankerFields", __base__=base, __module__=__name__, **fields)
-
-
-def reranker_field_names(exclude: Collection[str] = ()) -> list[str]:
-    """The names `reranker_fields` adds, in declaration order."""
-    return [spec.name for spec in knobs(exclude=exclude)]
 
 
 class _RerankerSettingsBase(SettingsBase):
@@ -176,11 +161,7 @@ RerankerSettings = create_model(
     "(``QWEN3_RAG_DEVICE``): one field per `RerankerConfig` setting with an environment variable.",
     __module__=__name__,
     **{
-        spec.setting: pydantic_field(
-            spec,
-            validation_alias=AliasChoices(spec.env),
-            repr=spec.env not in SECRET_VARIABLES,
-        )
+        spec.setting: pydantic_field(spec, validation_alias=AliasChoices(spec.env))
         for spec in KNOBS
         if spec.env
     },

@@ -20,9 +20,9 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
 from qwen3_rerank import DEFAULT_MODEL, Qwen3Reranker, RerankResult
-from qwen3_rerank.config import load_settings
+from qwen3_rerank.config import knobs, load_settings
 from qwen3_rerank.reranker import share
-from qwen3_rerank.settings import reranker_field_names, reranker_fields
+from qwen3_rerank.settings import reranker_fields
 
 dispatcher = get_dispatcher(__name__)
 
@@ -32,7 +32,7 @@ RETRIEVAL_SCORE_KEY = "retrieval_score"
 
 # Every reranker setting is a field, declared by `RerankerConfig` (the token stays out: fields are
 # serialised); the instruction is passed with each call, so a shared ``reranker=`` never conflicts.
-RERANKER_FIELDS = reranker_field_names()
+RERANKER_FIELDS = [spec.name for spec in knobs()]
 
 
 class Qwen3Rerank(reranker_fields(BaseNodePostprocessor)):
