@@ -122,7 +122,11 @@ def _backend_differences(set_name: str, runs: dict[str, tuple[Run, float]], qrel
 
 
 # Han, Hiragana, Katakana and Hangul: the scripts the references bigram.
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+")
+_CJK_RANGES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_CJK = re.compile(f"[{_CJK_RANGES}]+")
+# Other words: word characters that are not CJK (``\w+`` alone would run a Latin word on into
+# the Chinese after it: "force开发的…").
+_OTHER_WORD = re.compile(f"[^\\W{_CJK_RANGES}]+")
 
 
 def _is_cjk(texts: Sequence[str]) -> bool:
@@ -133,7 +137,7 @@ def _is_cjk(texts: Sequence[str]) -> bool:
 def _bigram_tokens(text: str) -> list[str]:
     """Character bigrams of each CJK run (a lone character alone), other words lower-cased."""
     tokens = []
-    for run, word in re.findall(rf"({_CJK.pattern})|(\w+)", text.lower()):
+    for run, word in re.findall(f"({_CJK.pattern})|({_OTHER_WORD.pattern})", text.lower()):
         if run:
             tokens += [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
         else:
