@@ -1,17 +1,23 @@
 """First-stage retrieval on a BEIR dataset: our stores against reference libraries, in one run.
 
 Prints nDCG@10, Recall@100 and ms/query of BM25, dense and hybrid retrieval from the embedded
-store (and from Elasticsearch when ES_URL is set), next to the same metrics of:
+store (and from Elasticsearch when ES_URL is set, on the first ``--es-queries`` judged queries,
+with the difference to the embedded store on the same queries), next to the same metrics of:
 
-* ``bm25s`` (Lucene scorer, k1 0.9, b 0.4, English Snowball stemming and stop words) on whole
-  documents (title + text), as in the bm25s and BEIR baselines;
+* ``bm25s`` (Lucene scorer, the same k1 and b) on whole documents (title + text), as in the bm25s
+  and BEIR baselines: with English Snowball stemming and stop words, and for a Chinese, Japanese
+  or Korean set also with character bigrams and with jieba's dictionary words (written here, not
+  taken from the store's analyzer, so that they check it);
 * exact dense search with the same embedder on whole documents;
-* reciprocal rank fusion (k 60) of those two.
+* reciprocal rank fusion (k 60) of the first two.
+
+Several sets are run one after the other and printed in one table (``PATH:SPLIT``).
 
 Metrics come from ir-measures; every metric is the mean over all judged queries. Embeddings are
 cached under $QWEN3_BENCH_CACHE (default /tmp/qwen3-retrieval-cache), so re-runs skip the model.
 
     python benchmarks/retrieval.py /path/to/scifact-train --split train
+    python benchmarks/retrieval.py ../shared/data/scifact-train:train ../shared/data/cmrc2018:dev
     python benchmarks/retrieval.py DATA --chunk-sizes 160,256,512,0   # 0 = whole documents
     python benchmarks/retrieval.py DATA --scale 1000000              # synthetic scale run only
 """
@@ -22,6 +28,7 @@ import argparse
 import contextlib
 import functools
 import os
+import re
 import sys
 import tempfile
 import time
@@ -39,6 +46,7 @@ from qwen3_rag.beir import BeirDataset, load_beir
 from qwen3_rag.evaluation import mean_metrics
 from qwen3_rag.fusion import convex_fusion, reciprocal_rank_fusion
 from qwen3_rag.records import Chunk, Passage
+from qwen3_rag.settings import DEFAULT_BM25_B, DEFAULT_BM25_K1, DEFAULT_LANGUAGE
 from qwen3_rag.stores.memory import MemoryStore
 from qwen3_rag.testing import minilm_model_dir
 
@@ -50,14 +58,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("dataset", type=Path)
-    parser.add_argument("--split", default="test")
+    parser.add_argument("datasets", nargs="+", help="BEIR folders, each PATH or PATH:SPLIT")
+    parser.add_argument("--split", default="test", help="the split of a PATH without one")
     parser.add_argument("--chunk-sizes", default="160", help="comma-separated; 0 = whole documents")
     parser.add_argument("--chunk-overlap", type=int, default=32)
-    parser.add_argument("--language", default="english")
-    parser.add_argument("--k1", type=float, default=0.9)
-    parser.add_argument("--b", type=float, default=0.4)
+    parser.add_argument("--language", default=DEFAULT_LANGUAGE)
+    parser.add_argument("--k1", type=float, default=DEFAULT_BM25_K1)
+    parser.add_argument("--b", type=float, default=DEFAULT_BM25_B)
     parser.add_argument("--limit-queries", type=int)
+    parser.add_argument("--es-queries", type=int, default=500, help="judged queries asked of Elasticsearch")
     parser.add_argument("--model", default=str(minilm_model_dir()))
     parser.add_argument("--rules", action="store_true", help="also compare passage-to-document rules")
     parser.add_argument("--fusions", action="store_true", help="also compare convex fusion weights")
@@ -67,27 +76,92 @@ def main() -> None:
     if args.scale:
         scale_run(args.scale, hnsw=args.hnsw)
         return
+    table: list[tuple[str, dict[str, float], float]] = []
+    for spec in args.datasets:
+        path, _, split = spec.partition(":")
+        table += dataset_rows(Path(path), split or args.split, args)
+    print_table(table)
 
-    dataset = load_beir(args.dataset, args.split)
+
+def dataset_rows(path: Path, split: str, args) -> list[tuple[str, dict[str, float], float]]:
+    """The table rows of one set, each named after it."""
+    dataset = load_beir(path, split)
     query_ids = dataset.judged_queries(args.limit_queries)
     queries = [dataset.queries[qid] for qid in query_ids]
     qrels = {qid: dataset.qrels[qid] for qid in query_ids}
     query_vectors = cached_embeddings(args.model, list(dataset.queries.values()), "query")
     position = {qid: i for i, qid in enumerate(dataset.queries)}
     query_vectors = query_vectors[[position[qid] for qid in query_ids]]
-    print(
-        f"{dataset.name} ({args.split}): {len(dataset.corpus)} documents, {len(query_ids)} judged queries\n"
-    )
-
-    table: list[tuple[str, dict[str, float], float]] = []
+    print(f"{dataset.name} ({split}): {len(dataset.corpus)} documents, {len(query_ids)} judged queries\n")
+    rows: list[tuple[str, dict[str, float], float]] = []
     reference = reference_runs(dataset, query_ids, queries, query_vectors, args)
     for name, (run, ms) in reference.items():
-        table.append((f"reference {name}", mean_metrics(qrels, run, query_ids), ms))
+        rows.append((f"{dataset.name} reference {name}", mean_metrics(qrels, run, query_ids), ms))
     for size in [int(size) for size in args.chunk_sizes.split(",")]:
         runs = store_runs(dataset, query_ids, queries, query_vectors, size or None, args)
         for name, (run, ms) in runs.items():
-            table.append((name, mean_metrics(qrels, run, query_ids), ms))
-    print_table(table)
+            judged = [qid for qid in query_ids if qid in run]
+            rows.append((f"{dataset.name} {name}", mean_metrics(qrels, run, judged), ms))
+        rows += _backend_differences(dataset.name, runs, qrels)
+    return rows
+
+
+def _backend_differences(set_name: str, runs: dict[str, tuple[Run, float]], qrels) -> list:
+    """Elasticsearch minus the embedded store, nDCG@10 on the queries both answered."""
+    rows = []
+    for name, (run, _ms) in runs.items():
+        if not name.startswith("elasticsearch "):
+            continue
+        memory = runs["memory " + name.removeprefix("elasticsearch ")][0]
+        judged = list(run)
+        ours = mean_metrics(qrels, {qid: memory[qid] for qid in judged}, judged)
+        theirs = mean_metrics(qrels, run, judged)
+        difference = {metric: theirs[metric] - ours[metric] for metric in theirs}
+        rows.append((f"{set_name} {name} minus memory ({len(judged)} queries)", difference, 0.0))
+    return rows
+
+
+# Han, Hiragana, Katakana and Hangul: the scripts the references bigram.
+_CJK_RANGES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_CJK = re.compile(f"[{_CJK_RANGES}]+")
+# Other words: word characters that are not CJK (``\w+`` alone would run a Latin word on into
+# the Chinese after it: "force开发的…").
+_OTHER_WORD = re.compile(f"[^\\W{_CJK_RANGES}]+")
+
+
+def _is_cjk(texts: Sequence[str]) -> bool:
+    sample = "".join(texts[:200])
+    return sum(len(run) for run in _CJK.findall(sample)) > 0.2 * max(1, len(sample))
+
+
+def _bigram_tokens(text: str) -> list[str]:
+    """Character bigrams of each CJK run (a lone character alone), other words lower-cased."""
+    tokens = []
+    for run, word in re.findall(f"({_CJK.pattern})|({_OTHER_WORD.pattern})", text.lower()):
+        if run:
+            tokens += [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
+        else:
+            tokens.append(word)
+    return tokens
+
+
+def _jieba_tokens(text: str) -> list[str]:
+    import jieba
+
+    return [word for word in jieba.lcut(text.lower()) if re.search(r"\w", word)]
+
+
+def _bm25s_run(doc_ids, documents, query_ids, queries, tokenize, args) -> tuple[Run, float]:
+    import bm25s
+
+    retriever = bm25s.BM25(k1=args.k1, b=args.b, method="lucene")
+    retriever.index(tokenize(documents), show_progress=False)
+    run: Run = {}
+    started = time.perf_counter()
+    for qid, query in zip(query_ids, queries, strict=True):
+        rows, scores = retriever.retrieve(tokenize([query]), k=DEPTH, show_progress=False, n_threads=1)
+        run[qid] = [doc_ids[row] for row, score in zip(rows[0], scores[0], strict=True) if score > 0]
+    return run, (time.perf_counter() - started) * 1000 / len(query_ids)
 
 
 def reference_runs(
@@ -98,22 +172,23 @@ def reference_runs(
     import Stemmer
 
     doc_ids = list(dataset.corpus)
+    documents = list(dataset.corpus.values())
     stemmer = Stemmer.Stemmer("english")
+
+    def english(texts: Sequence[str]) -> Any:
+        return bm25s.tokenize(list(texts), stopwords="en", stemmer=stemmer, show_progress=False)
+
     started = time.perf_counter()
-    retriever = bm25s.BM25(k1=0.9, b=0.4, method="lucene")
-    retriever.index(
-        bm25s.tokenize(list(dataset.corpus.values()), stopwords="en", stemmer=stemmer, show_progress=False),
-        show_progress=False,
-    )
-    print(f"reference bm25s index: {time.perf_counter() - started:.1f} s")
-    bm25: Run = {}
-    started = time.perf_counter()
-    for qid, query in zip(query_ids, queries, strict=True):
-        tokens = bm25s.tokenize(query, stopwords="en", stemmer=stemmer, show_progress=False)
-        rows, scores = retriever.retrieve(tokens, k=DEPTH, show_progress=False, n_threads=1)
-        bm25[qid] = [doc_ids[row] for row, score in zip(rows[0], scores[0], strict=True) if score > 0]
-    bm25_ms = (time.perf_counter() - started) * 1000 / len(query_ids)
-    vectors = cached_embeddings(args.model, list(dataset.corpus.values()), "document")
+    bm25, bm25_ms = _bm25s_run(doc_ids, documents, query_ids, queries, english, args)
+    print(f"reference bm25s: {time.perf_counter() - started:.1f} s")
+    runs: dict[str, tuple[Run, float]] = {"bm25s": (bm25, bm25_ms)}
+    if _is_cjk(documents):
+        for name, tokenize in (("bigrams", _bigram_tokens), ("jieba words", _jieba_tokens)):
+            started = time.perf_counter()
+            runs[f"bm25s {name}"] = _bm25s_run(doc_ids, documents, query_ids, queries, _lists(tokenize), args)
+            print(f"reference bm25s {name}: {time.perf_counter() - started:.1f} s")
+        bm25, bm25_ms = runs["bm25s bigrams"]
+    vectors = cached_embeddings(args.model, documents, "document")
     dense: Run = {}
     started = time.perf_counter()
     for qid, vector in zip(query_ids, query_vectors, strict=True):
@@ -122,7 +197,12 @@ def reference_runs(
         dense[qid] = [doc_ids[row] for row in top]
     dense_ms = (time.perf_counter() - started) * 1000 / len(query_ids)
     hybrid = {qid: _rrf_ids([bm25[qid], dense[qid]]) for qid in query_ids}
-    return {"bm25s": (bm25, bm25_ms), "dense": (dense, dense_ms), "rrf": (hybrid, bm25_ms + dense_ms)}
+    return {**runs, "dense": (dense, dense_ms), "rrf": (hybrid, bm25_ms + dense_ms)}
+
+
+def _lists(tokenize: Callable[[str], list[str]]) -> Callable[[Sequence[str]], list[list[str]]]:
+    """bm25s indexes and queries lists of string tokens as well as its own ``Tokenized``."""
+    return lambda texts: [tokenize(text) for text in texts]
 
 
 def store_runs(
@@ -142,7 +222,9 @@ def store_runs(
         runs.update({name: run for name, run in hnsw.items() if " dense" in name})
         _print_overlap(runs, "memory", "memory-hnsw", query_ids)
     if os.environ.get("ES_URL"):
-        runs.update(_runs_of(_es_store, "elasticsearch", *common))
+        n = args.es_queries
+        subset = (dataset, query_ids[:n], queries[:n], query_vectors[:n], size, args)
+        runs.update(_runs_of(_es_store, "elasticsearch", *subset))
     return runs
 
 

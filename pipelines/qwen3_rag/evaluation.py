@@ -36,6 +36,7 @@ from .beir import BeirDataset, load_beir
 from .records import Passage, SourceText
 from .service import RagService
 from .settings import DEFAULT_INDEX, Settings
+from .stores.analysis import ANALYSIS_VERSION
 
 logger = logging.getLogger(__name__)
 
@@ -150,13 +151,14 @@ def evaluate_service(
 
 def index_fingerprint(dataset: BeirDataset, settings: Settings) -> str:
     """What the built index depends on: the corpus, the chunking, the embedding model, and for
-    Elasticsearch (which analyses at indexing time) the language and BM25 parameters."""
+    Elasticsearch (which analyses at indexing time) the analysis and BM25 parameters (the
+    embedded store rebuilds its BM25 index itself when those differ)."""
     digest = hashlib.sha256()
     for doc_id, text in dataset.corpus.items():
         digest.update(f"{doc_id}\x00{text}\x00".encode())
     parts = [settings.backend, settings.chunk_size, settings.chunk_overlap, settings.embedding_model]
     if settings.backend == "elasticsearch":
-        parts += [settings.language, settings.bm25_k1, settings.bm25_b]
+        parts += [settings.language, ANALYSIS_VERSION, settings.bm25_k1, settings.bm25_b]
     digest.update(json.dumps(parts).encode())
     return digest.hexdigest()
 

@@ -30,6 +30,13 @@ MAX_FILE_BYTES = 64 * 1024 * 1024
 CHUNK_TOKENIZER_MODEL = "gpt-3.5-turbo"
 LONG_RUN = 1000
 _LONG_RUN = re.compile(rf"\S{{{LONG_RUN},}}")
+# Where a long run without spaces (Chinese and Japanese put none between words) is cut, best
+# first: after a sentence end (。！？ and their full-width, half-width and ASCII forms), after a
+# clause mark (；，、：, closing brackets and quotes); only a run with neither is cut anywhere.
+_RUN_BREAKS = (
+    re.compile(r"[。！？｡．!?]+"),
+    re.compile(r"[；，、：;,:）」』】〕》〉”’)\]]+"),
+)
 
 
 class Chunker:
@@ -56,17 +63,36 @@ class Chunker:
 
 
 def _segments(text: str) -> Iterator[str]:
-    """``text`` in order, with each run of ``LONG_RUN`` or more non-space characters (base64,
-    minified code) cut into pieces of that size: byte-pair encoding is quadratic in the length
-    of one word, so a 2 MB run would take hours to count in tokens."""
+    """``text`` in order, with each run of ``LONG_RUN`` or more non-space characters (a Chinese
+    paragraph, base64, minified code) cut into pieces of at most that size: byte-pair encoding
+    is quadratic in the length of one word, so a 2 MB run would take hours to count in tokens."""
     start = 0
     for run in _LONG_RUN.finditer(text):
         if run.start() > start:
             yield text[start : run.start()]
-        yield from (text[i : min(i + LONG_RUN, run.end())] for i in range(run.start(), run.end(), LONG_RUN))
+        yield from _run_pieces(run[0])
         start = run.end()
     if start < len(text):
         yield text[start:]
+
+
+def _run_pieces(run: str) -> Iterator[str]:
+    """``run`` in pieces of at most ``LONG_RUN`` characters, each ending at a sentence end or a
+    clause mark in its second half where there is one (`_RUN_BREAKS`)."""
+    while len(run) > LONG_RUN:
+        cut = _last_break(run[:LONG_RUN])
+        yield run[:cut]
+        run = run[cut:]
+    if run:
+        yield run
+
+
+def _last_break(window: str) -> int:
+    for pattern in _RUN_BREAKS:
+        ends = [match.end() for match in pattern.finditer(window, len(window) // 2)]
+        if ends:
+            return ends[-1]
+    return len(window)
 
 
 def read_paths(

@@ -84,6 +84,12 @@ DEFAULT_CHUNK_SIZE = 160
 # answers in milliseconds with recall@100 0.995-0.999 against exact search on real (SciFact,
 # MiniLM) vectors, for a much longer build (docs/evaluation.md).
 DEFAULT_ANN_THRESHOLD = 250_000
+# Retrieval defaults shared by both stores, `qwen3-rerank eval` and benchmarks/retrieval.py:
+# Lucene's BM25 with bm25s' k1/b (better than Elasticsearch's 1.2/0.75 on BEIR), and text analysis
+# by script (CJK bigrams, English words; stores/analysis.py).
+DEFAULT_BM25_K1 = 0.9
+DEFAULT_BM25_B = 0.4
+DEFAULT_LANGUAGE = "auto"
 
 
 class Settings(RerankerSettings):
@@ -139,14 +145,19 @@ class Settings(RerankerSettings):
     )
     language: Language = env(
         "QWEN3_RAG_LANGUAGE",
-        "english",
-        "Text analysis (stemming, stop words) of both backends: an Elasticsearch language analyzer "
-        "name (`english`, `german`, ...) or `none`.",
+        DEFAULT_LANGUAGE,
+        "Text analysis of both backends: Chinese, Japanese and Korean as character bigrams, other "
+        "words stemmed in this language (an Elasticsearch language analyzer name: `english`, "
+        "`german`, ...), `none` (unstemmed), or `auto` (English words; mixed scripts need no choice).",
     )
     bm25_k1: Annotated[float, Field(ge=0)] = env(
-        "QWEN3_RAG_BM25_K1", 0.9, "BM25's term-frequency saturation (Lucene's scorer, both backends)."
+        "QWEN3_RAG_BM25_K1",
+        DEFAULT_BM25_K1,
+        "BM25's term-frequency saturation (Lucene's scorer, both backends).",
     )
-    bm25_b: UnitInterval = env("QWEN3_RAG_BM25_B", 0.4, "BM25's length normalisation (both backends).")
+    bm25_b: UnitInterval = env(
+        "QWEN3_RAG_BM25_B", DEFAULT_BM25_B, "BM25's length normalisation (both backends)."
+    )
     ann_threshold: NonNegativeInt = env(
         "QWEN3_RAG_ANN_THRESHOLD",
         DEFAULT_ANN_THRESHOLD,

@@ -97,3 +97,41 @@ def test_prune_deletes_chunks_of_sources_gone_from_a_folder_only(store: Elastics
     remaining = {hit.source for hit in store.knn([0.0, 0.0, 1.0], top_k=10)}
     assert {"/docs/kept.md", "/docs-other/n.md", "space.md", "food.md"} <= remaining
     assert "/docs/gone.md" not in remaining
+
+
+CHINESE = [
+    Chunk.create("量子纠缠是一种量子力学现象，两个粒子的状态相互关联。", "physics.md", 0),
+    Chunk.create("光合作用是植物利用光能把二氧化碳和水合成有机物的过程，释放氧气。", "biology.md", 0),
+]
+
+
+@pytest.fixture
+def chinese_store(es_url: str, index_name: str) -> Iterator[ElasticsearchStore]:
+    settings = Settings.from_env({}, backend="elasticsearch", es_url=es_url, index_name=index_name)
+    store = ElasticsearchStore.from_settings(settings)
+    store.write([*CHINESE, CHUNKS[0]], VECTORS)
+    yield store
+    store.close()
+
+
+def test_chinese_is_matched_by_bigrams_as_in_the_embedded_store(chinese_store: ElasticsearchStore) -> None:
+    # With the `english` analyzer the photosynthesis passage matched 解释量子纠缠 through the
+    # single character 释; bigrams match only the passage that shares its words.
+    assert [hit.source for hit in chinese_store.bm25("解释量子纠缠", top_k=3)] == ["physics.md"]
+    assert chinese_store.bm25("光合作用的过程", top_k=3)[0].source == "biology.md"
+    assert [hit.source for hit in chinese_store.bm25("the volcanoes", top_k=3)] == ["space.md"]
+
+
+def test_the_index_records_its_analysis_and_refuses_another(
+    chinese_store: ElasticsearchStore, es_url: str, index_name: str
+) -> None:
+    mapping = chinese_store.client.indices.get_mapping(index=index_name)[index_name]["mappings"]
+    assert mapping["_meta"]["qwen3_rag"]["language"] == "english"
+    german = ElasticsearchStore.from_settings(
+        Settings.from_env(
+            {}, backend="elasticsearch", es_url=es_url, index_name=index_name, language="german"
+        )
+    )
+    with pytest.raises(StoreError, match=r"was built with the analysis .*set language .* to 'english'"):
+        german.bm25("量子", top_k=1)
+    german.close()

@@ -104,6 +104,22 @@ def test_a_long_line_without_sentence_breaks_is_split_too() -> None:
     assert "".join(c.text for c in chunks) == text
 
 
+def test_a_long_chinese_paragraph_is_cut_at_sentence_ends_not_mid_word() -> None:
+    # Chinese puts no spaces between words: a paragraph is one run of 1,000+ characters, which
+    # was hard-cut every 1,000 characters (`…第2` | `0条：…`).
+    sentences = [f"根据第{i}条规定，量子纠缠的实验结果必须公开。" for i in range(120)]
+    chunks = Chunker(size=160, overlap=0).split(SourceText("".join(sentences), "law.md"))
+    assert len(chunks) > 5
+    assert all(chunk.text.endswith("。") for chunk in chunks), [c.text[-5:] for c in chunks]
+    assert "".join(chunk.text for chunk in chunks) == "".join(sentences)
+
+
+def test_japanese_sentences_end_at_full_width_marks() -> None:
+    text = "".join(f"これは{i}番目の文です！本当ですか？" for i in range(80))
+    chunks = Chunker(size=64, overlap=0).split(SourceText(text, "ja.md"))
+    assert len(chunks) > 3 and all(chunk.text[-1] in "！？" for chunk in chunks)
+
+
 def test_a_missing_path_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="does not exist"):
         read_paths([tmp_path / "nope"])

@@ -75,10 +75,11 @@ def test_one_embedding_per_chunk_is_required(tmp_path: Path) -> None:
         MemoryStore(tmp_path, "other").write(CHUNKS, VECTORS[:1])
 
 
-def test_a_corrupt_store_file_says_how_to_recover(tmp_path: Path) -> None:
-    (tmp_path / "broken.json").write_text("{not json", encoding="utf-8")
+def test_a_corrupt_store_file_says_how_to_recover(store: MemoryStore, tmp_path: Path) -> None:
+    generation = tmp_path / "test" / (tmp_path / "test" / "CURRENT").read_text()
+    (generation / "manifest.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(StoreError, match="Delete the file and run `qwen3-rerank index` again"):
-        MemoryStore(tmp_path, "broken")
+        MemoryStore(tmp_path, "test").count()
 
 
 def test_a_store_sees_what_another_process_indexed(store: MemoryStore, tmp_path: Path) -> None:
@@ -102,7 +103,7 @@ def test_without_a_language_words_are_not_stemmed(tmp_path: Path) -> None:
 
 
 def test_an_unknown_language_is_refused_with_the_choices(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="language must be one of none, arabic"):
+    with pytest.raises(ValueError, match="language must be one of auto, none, arabic"):
         MemoryStore(tmp_path, "x", language="klingon")
 
 
@@ -138,26 +139,6 @@ def test_writes_in_bulk_are_searchable_after_the_block(tmp_path: Path) -> None:
         assert MemoryStore(tmp_path, "bulk").count() == 0, "nothing is committed inside the block"
     assert store.count() == 3
     assert store.bm25("yeast", top_k=1)[0].text == CHUNKS[1].text
-
-
-def test_a_former_json_store_is_converted(tmp_path: Path) -> None:
-    import json
-
-    documents = [
-        {
-            "id": chunk.id,
-            "content": chunk.text,
-            "meta": {"source": chunk.source, "position": chunk.position, "file_name": "x.md"},
-            "embedding": vector,
-        }
-        for chunk, vector in zip(CHUNKS, VECTORS, strict=True)
-    ]
-    (tmp_path / "old.json").write_text(json.dumps({"init_parameters": {}, "documents": documents}))
-    store = MemoryStore(tmp_path, "old")
-    assert store.count() == 3
-    hit = store.bm25("yeast", top_k=1)[0]
-    assert (hit.id, hit.source, hit.meta["file_name"]) == (CHUNKS[1].id, "food.md", "x.md")
-    assert (tmp_path / "old.json.migrated").exists() and not (tmp_path / "old.json").exists()
 
 
 def test_dense_search_through_the_ann_index_finds_the_exact_neighbours(tmp_path: Path) -> None:
@@ -207,3 +188,65 @@ def test_passages_without_a_single_word_are_stored_and_found_by_vector(tmp_path:
     assert store.count() == 2
     assert store.bm25("0", top_k=3) == []
     assert store.knn([1.0, 0.1], top_k=1)[0].text == "0"
+
+
+CHINESE = [
+    Chunk.create("量子纠缠是一种量子力学现象，两个粒子的状态相互关联。", "physics.md", 0),
+    Chunk.create("光合作用是植物利用光能把二氧化碳和水合成有机物的过程。", "biology.md", 0),
+    Chunk.create("BERT模型在2018年改变了自然语言处理。", "nlp.md", 0),
+]
+
+
+@pytest.fixture
+def chinese_store(tmp_path: Path) -> MemoryStore:
+    store = MemoryStore(tmp_path, "zh")
+    store.write(CHINESE, VECTORS)
+    return store
+
+
+@pytest.mark.parametrize(
+    ("query", "source"),
+    [("解释量子纠缠", "physics.md"), ("光合作用的过程", "biology.md"), ("什么是BERT model", "nlp.md")],
+)
+def test_a_chinese_question_finds_the_passage_that_shares_its_words(
+    chinese_store: MemoryStore, query: str, source: str
+) -> None:
+    assert chinese_store.bm25(query, top_k=3)[0].source == source
+
+
+def test_english_and_chinese_passages_are_searched_together(tmp_path: Path) -> None:
+    store = MemoryStore(tmp_path, "mixed")
+    store.write([CHUNKS[0], CHINESE[0]], [[1.0, 0.0], [0.0, 1.0]])
+    assert [hit.source for hit in store.bm25("volcanoes", top_k=2)] == ["space.md"]
+    assert [hit.source for hit in store.bm25("量子纠缠", top_k=2)] == ["physics.md"]
+
+
+def test_the_manifest_records_the_analysis(chinese_store: MemoryStore, tmp_path: Path) -> None:
+    import json
+
+    from qwen3_rag.stores.analysis import ANALYSIS_VERSION
+
+    generation = tmp_path / "zh" / (tmp_path / "zh" / "CURRENT").read_text()
+    manifest = json.loads((generation / "manifest.json").read_text())
+    assert (manifest["analysis"], manifest["language"]) == (ANALYSIS_VERSION, "english")
+
+
+def test_an_index_built_with_another_analysis_is_not_searched_with_its_stale_terms(
+    chinese_store: MemoryStore, tmp_path: Path
+) -> None:
+    # An index written before CJK bigrams held each run of Han characters as one term, and its
+    # manifest recorded no analysis: searching it with bigrams found nothing at all.
+    import json
+    import re
+
+    import bm25s
+
+    generation = tmp_path / "zh" / (tmp_path / "zh" / "CURRENT").read_text()
+    old = bm25s.BM25(k1=0.9, b=0.4, method="lucene")
+    old.index([re.findall(r"\w\w+", chunk.text.lower()) for chunk in CHINESE], show_progress=False)
+    old.save(str(generation / "bm25"))
+    manifest = json.loads((generation / "manifest.json").read_text())
+    del manifest["analysis"]
+    (generation / "manifest.json").write_text(json.dumps(manifest))
+    reopened = MemoryStore(tmp_path, "zh")
+    assert reopened.bm25("解释量子纠缠", top_k=1)[0].source == "physics.md"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qwen3_rag.settings import Settings
-from qwen3_rag.stores.elasticsearch import BM25_SIMILARITY, index_settings, mapping_for
+from qwen3_rag.stores.elasticsearch import BM25_SIMILARITY, TEXT_ANALYZER, index_settings, mapping_for
 
 
 def test_retrieval_settings_are_read_from_the_environment() -> None:
@@ -35,10 +35,14 @@ def test_bad_retrieval_settings_are_named(field: str, value: object, message: st
         Settings.from_env({}, device="cpu", **{field: value})
 
 
-def test_elasticsearch_indices_stem_with_the_language_analyzer_and_our_bm25() -> None:
-    text = mapping_for(384, language="english")["properties"]["text"]
-    assert text == {"type": "text", "analyzer": "english", "similarity": BM25_SIMILARITY}
-    assert mapping_for(384, language="none")["properties"]["text"]["analyzer"] == "standard"
-    assert index_settings(k1=0.9, b=0.4) == {
-        "similarity": {BM25_SIMILARITY: {"type": "BM25", "k1": 0.9, "b": 0.4}}
-    }
+def test_elasticsearch_indices_analyse_with_built_in_filters_and_our_bm25() -> None:
+    text = mapping_for(384, language="auto")["properties"]["text"]
+    assert text == {"type": "text", "analyzer": TEXT_ANALYZER, "similarity": BM25_SIMILARITY}
+    assert mapping_for(384, language="german")["properties"]["text"]["analyzer"] == "german"
+    settings = index_settings(k1=0.9, b=0.4, language="auto")
+    assert settings["similarity"] == {BM25_SIMILARITY: {"type": "BM25", "k1": 0.9, "b": 0.4}}
+    chain = settings["analysis"]["analyzer"][TEXT_ANALYZER]["filter"]
+    assert chain[1:4] == ["cjk_width", "lowercase", "cjk_bigram"] and chain[-1] == "qwen3_stemmer"
+    plain = index_settings(language="none")["analysis"]["analyzer"][TEXT_ANALYZER]["filter"]
+    assert plain == ["cjk_width", "lowercase", "cjk_bigram"]
+    assert "analysis" not in index_settings(language="german")

@@ -1,11 +1,13 @@
 """The Elasticsearch store, written against the official client rather than a framework's store.
 
-One mapping serves both frameworks: ``text`` (analysed by the built-in analyzer of the
-``language`` setting, English by default, and scored by BM25 with the embedded store's k1 and b,
+One mapping serves both frameworks: ``text`` (analysed as the embedded store analyses it, with
+built-in filters only: Chinese, Japanese and Korean as ``cjk_bigram`` bigrams, other words by the
+``language`` setting's stemmer and stop words; scored by BM25 with the embedded store's k1 and b,
 so both backends rank alike), ``embedding``
 (``dense_vector`` with the embedding model's dimension, cosine, for ``knn``), ``source``
 (keyword, for filters) and ``meta`` (stored, not indexed). Chunks are written with
 ``helpers.bulk`` under their content-derived ids, so re-indexing overwrites instead of duplicating.
+The mapping's ``_meta`` records the analysis; searching with another one is refused.
 
 Searches read through an `IndexLayout` (``layouts.py``), recognised from the index mapping, so the
 same store also reads, without writing to them, indices that Haystack's or LlamaIndex's
@@ -30,8 +32,8 @@ from elasticsearch import (
 )
 
 from ..records import Chunk, Passage
-from ..settings import Settings
-from .analysis import check_language
+from ..settings import DEFAULT_BM25_B, DEFAULT_BM25_K1, DEFAULT_LANGUAGE, Settings
+from .analysis import ANALYSIS_VERSION, check_language, words_language
 from .base import StoreError, check_embeddings
 from .layouts import QWEN3, IndexLayout, LayoutChoice, LayoutError, resolve_layout
 
@@ -39,6 +41,14 @@ logger = logging.getLogger(__name__)
 
 # The name of the BM25 similarity our indices declare (see `index_settings`).
 BM25_SIMILARITY = "qwen3_bm25"
+# The analyzer of ``text`` in the indices we create for ``auto``, ``english`` and ``none``.
+TEXT_ANALYZER = "qwen3_text"
+# Languages whose words Elasticsearch's built-in analyzers treat as ours: for the others the
+# index uses the built-in language analyzer, which keeps CJK characters as unigrams.
+_CUSTOM_ANALYSIS = frozenset({"english", "none"})
+# Analysis plugins that would segment CJK into dictionary words; noted when present, not used,
+# since bigrams retrieve as well (docs/evaluation.md) and keep both backends in agreement.
+CJK_PLUGINS = frozenset({"analysis-icu", "analysis-smartcn", "analysis-kuromoji", "analysis-nori"})
 
 # License levels under which Elasticsearch runs `retriever.rrf` (hybrid RRF is not in "basic").
 RRF_LICENSES = frozenset({"trial", "platinum", "enterprise"})
@@ -59,9 +69,9 @@ class ElasticsearchStore:
         *,
         url: str,
         layout: LayoutChoice = "auto",
-        language: str = "english",
-        bm25_k1: float = 0.9,
-        bm25_b: float = 0.4,
+        language: str = DEFAULT_LANGUAGE,
+        bm25_k1: float = DEFAULT_BM25_K1,
+        bm25_b: float = DEFAULT_BM25_B,
     ) -> None:
         self.client = client
         self.index = index
@@ -69,7 +79,9 @@ class ElasticsearchStore:
         self._url = url
         self._requested_layout = layout
         self._layout: IndexLayout | None = None
-        # Used only when this store creates the index: how its text is analysed and scored.
+        self._analysis_checked = False
+        # Used when this store creates the index (how its text is analysed and scored), and
+        # checked against the analysis an index of ours records before BM25 searches it.
         self.language = check_language(language)
         self.bm25_k1 = bm25_k1
         self.bm25_b = bm25_b
@@ -123,6 +135,7 @@ class ElasticsearchStore:
     def bm25(self, query: str, top_k: int, sources: Sequence[str] | None = None) -> list[Passage]:
         if not query.strip():
             return []
+        self._check_analysis()
         with self._layout_errors():
             bm25_query = self.layout.bm25_query(query, sources)
         return self._search(query=bm25_query, size=top_k)
@@ -142,6 +155,7 @@ class ElasticsearchStore:
         sources: Sequence[str] | None = None,
     ) -> list[Passage]:
         """BM25 and kNN fused by Elasticsearch's ``retriever.rrf`` (needs a licence that allows it)."""
+        self._check_analysis()
         with self._layout_errors():
             bm25 = {"standard": {"query": self.layout.bm25_query(query, sources)}}
             knn = {"knn": self.layout.knn(vector, top_k, sources)}
@@ -235,6 +249,33 @@ class ElasticsearchStore:
             f"(--index) with index_layout auto or {QWEN3.name}"
         )
 
+    def _check_analysis(self) -> None:
+        """Refuse BM25 on an index of ours that records another analysis than the settings ask
+        for: its terms would not be the query's. Indices that record none (written by other
+        tools, or before the analysis was recorded) are searched as they are."""
+        if self._analysis_checked:
+            return
+        with self._errors():
+            mapping = self.client.indices.get_mapping(index=self.index)[self.index]["mappings"]
+        recorded = mapping.get("_meta", {}).get("qwen3_rag")
+        expected = analysis_meta(self.language)
+        if recorded is not None and {key: recorded.get(key) for key in expected} != expected:
+            raise StoreError(
+                f"index {self.index!r} at {self._url} was built with the analysis {recorded} but the "
+                f"settings ask for {expected}: set language (QWEN3_RAG_LANGUAGE) to "
+                f"{recorded.get('language')!r}, or re-index into another index (--index)"
+            )
+        self._analysis_checked = True
+
+    def _plugins(self) -> set[str]:
+        """The cluster's plugins (``GET _cat/plugins``); none when it will not say."""
+        try:
+            rows = self.client.cat.plugins(format="json")
+        except (ApiError, TransportError) as error:
+            logger.info("cannot list the Elasticsearch plugins (%s)", error)
+            return set()
+        return {str(row.get("component")) for row in rows}
+
     def _search(self, **body: Any) -> list[Passage]:
         layout = self.layout
         with self._errors():
@@ -260,10 +301,20 @@ class ElasticsearchStore:
                     "or another index name"
                 )
             return
+        present = sorted(self._plugins() & CJK_PLUGINS)
+        logger.info(
+            "creating index %r at %s: text analysed with %s%s",
+            self.index,
+            self._url,
+            analyzer_description(self.language),
+            f" (plugins {', '.join(present)} present, not used: bigrams agree with the embedded store)"
+            if present
+            else "",
+        )
         self.client.indices.create(
             index=self.index,
             mappings=mapping_for(dimension, language=self.language),
-            settings=index_settings(k1=self.bm25_k1, b=self.bm25_b),
+            settings=index_settings(k1=self.bm25_k1, b=self.bm25_b, language=self.language),
         )
 
     @contextlib.contextmanager
@@ -296,29 +347,71 @@ class ElasticsearchStore:
             ) from error
 
 
-def mapping_for(dimension: int, *, language: str = "english") -> dict[str, Any]:
+def mapping_for(dimension: int, *, language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
     """The index mapping; ``dimension`` comes from the embedding model, never a constant.
 
-    ``text`` uses Elasticsearch's built-in analyzer for ``language`` (``english``: possessives,
-    lower case, the 33 Lucene stop words, Porter stemming; ``none``: ``standard``) and the
-    `BM25_SIMILARITY` of `index_settings`.
+    ``text`` uses the analyzer of `index_settings` (or, for a language other than ``auto``,
+    ``english`` and ``none``, Elasticsearch's built-in analyzer of that language) and the
+    `BM25_SIMILARITY`; ``_meta`` records the analysis, checked before every BM25 search.
     """
-    analyzer = "standard" if check_language(language) == "none" else language
+    words = words_language(language)
+    analyzer = TEXT_ANALYZER if words in _CUSTOM_ANALYSIS else words
     return {
+        "_meta": {"qwen3_rag": analysis_meta(language)},
         "properties": {
             "text": {"type": "text", "analyzer": analyzer, "similarity": BM25_SIMILARITY},
             "embedding": {"type": "dense_vector", "dims": dimension, "index": True, "similarity": "cosine"},
             "source": {"type": "keyword"},
             "position": {"type": "integer"},
             "meta": {"type": "object", "enabled": False},
-        }
+        },
     }
 
 
-def index_settings(*, k1: float = 0.9, b: float = 0.4) -> dict[str, Any]:
+def index_settings(
+    *, k1: float = DEFAULT_BM25_K1, b: float = DEFAULT_BM25_B, language: str = DEFAULT_LANGUAGE
+) -> dict[str, Any]:
     """Index settings: a BM25 similarity with the embedded store's k1 and b (Elasticsearch's
-    default is 1.2/0.75), so both backends score alike."""
-    return {"similarity": {BM25_SIMILARITY: {"type": "BM25", "k1": k1, "b": b}}}
+    default is 1.2/0.75), so both backends score alike, and the `TEXT_ANALYZER`.
+
+    The analyzer is Elasticsearch's ``cjk`` analyzer (standard tokenizer, ``cjk_width``,
+    ``lowercase``, ``cjk_bigram``) with the built-in ``english`` analyzer's filters (possessives,
+    the 33 Lucene stop words, Porter stemming) for ``auto`` and ``english``, and without them
+    for ``none``: English text is analysed exactly as by the ``english`` analyzer, and CJK text
+    as by ``cjk``. Built-in filters only: no plugin is needed.
+    """
+    settings: dict[str, Any] = {"similarity": {BM25_SIMILARITY: {"type": "BM25", "k1": k1, "b": b}}}
+    words = words_language(language)
+    if words not in _CUSTOM_ANALYSIS:
+        return settings
+    english = words == "english"
+    filters = {
+        "qwen3_possessive": {"type": "stemmer", "language": "possessive_english"},
+        "qwen3_stop": {"type": "stop", "stopwords": "_english_"},
+        "qwen3_stemmer": {"type": "stemmer", "language": "english"},
+    }
+    chain = ["cjk_width", "lowercase", "cjk_bigram"]
+    if english:
+        chain = ["qwen3_possessive", *chain, "qwen3_stop", "qwen3_stemmer"]
+    analysis: dict[str, Any] = {
+        "analyzer": {TEXT_ANALYZER: {"type": "custom", "tokenizer": "standard", "filter": chain}}
+    }
+    if english:
+        analysis["filter"] = filters
+    return {**settings, "analysis": analysis}
+
+
+def analysis_meta(language: str) -> dict[str, Any]:
+    """What an index of ours records about its analysis (``_meta.qwen3_rag``)."""
+    words = words_language(language)
+    return {"analysis": ANALYSIS_VERSION if words in _CUSTOM_ANALYSIS else 1, "language": words}
+
+
+def analyzer_description(language: str) -> str:
+    words = words_language(language)
+    if words not in _CUSTOM_ANALYSIS:
+        return f"the built-in {words!r} analyzer (CJK characters as unigrams)"
+    return f"{TEXT_ANALYZER!r} (built-in cjk_bigram for CJK, {words} words)"
 
 
 def _to_source(chunk: Chunk, vector: Sequence[float]) -> dict[str, Any]:

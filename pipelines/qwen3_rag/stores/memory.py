@@ -31,15 +31,13 @@ from typing import Any
 import numpy as np
 
 from ..records import Chunk, Passage
-from ..settings import DEFAULT_ANN_THRESHOLD
-from .analysis import Analyzer, check_language
+from ..settings import DEFAULT_ANN_THRESHOLD, DEFAULT_BM25_B, DEFAULT_BM25_K1, DEFAULT_LANGUAGE
+from .analysis import ANALYSIS_VERSION, Analyzer, words_language
 from .base import StoreError, check_embeddings
 
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-DEFAULT_K1 = 0.9
-DEFAULT_B = 0.4
 # HNSW search breadth: recall@100 against exact search on SciFact's MiniLM vectors was 0.972 at
 # usearch's default of 64, 0.983 at 128 and 0.997 at 256 (benchmarks/retrieval.py --hnsw).
 HNSW_EXPANSION_SEARCH = 256
@@ -49,14 +47,16 @@ _RECOVER = "Delete the file and run `qwen3-rerank index` again."
 
 @dataclass(frozen=True)
 class Bm25Params:
-    """What the BM25 index depends on besides the texts."""
+    """What the BM25 index depends on besides the texts: the analysis (its version and the
+    language of non-CJK words, ``auto`` resolved) and k1/b."""
 
-    language: str = "english"
-    k1: float = DEFAULT_K1
-    b: float = DEFAULT_B
+    language: str = DEFAULT_LANGUAGE
+    k1: float = DEFAULT_BM25_K1
+    b: float = DEFAULT_BM25_B
+    analysis: int = ANALYSIS_VERSION
 
     def __post_init__(self) -> None:
-        check_language(self.language)
+        object.__setattr__(self, "language", words_language(self.language))
         if not self.k1 >= 0:
             raise ValueError(f"bm25_k1 must be >= 0, got {self.k1!r}")
         if not 0 <= self.b <= 1:
@@ -69,8 +69,9 @@ class MemoryStore:
     The store is re-read whenever another process committed a new generation, so a server
     started before ``qwen3-rerank index`` ran sees the new passages without a restart. Two
     processes writing at the same moment are not coordinated: the later commit wins (use
-    Elasticsearch for that). An index in the former JSON format (``<index_name>.json``) is
-    converted on first open.
+    Elasticsearch for that). An index built with another analysis (an older version's, or another
+    ``language``) is searched through a BM25 index rebuilt in memory from its texts, with a
+    warning to re-index, never with terms it does not hold.
 
     Example:
         >>> store = MemoryStore(Path("~/.cache/qwen3-rag").expanduser(), "qwen3-rag")
@@ -84,9 +85,9 @@ class MemoryStore:
         data_dir: Path,
         index_name: str,
         *,
-        language: str = "english",
-        bm25_k1: float = DEFAULT_K1,
-        bm25_b: float = DEFAULT_B,
+        language: str = DEFAULT_LANGUAGE,
+        bm25_k1: float = DEFAULT_BM25_K1,
+        bm25_b: float = DEFAULT_BM25_B,
         ann_threshold: int = DEFAULT_ANN_THRESHOLD,
     ) -> None:
         self.directory = Path(data_dir) / index_name
@@ -99,7 +100,6 @@ class MemoryStore:
         self._version: tuple[int, int, int] | None = None
         self._table: dict[str, tuple[tuple[Any, ...], np.ndarray]] | None = None
         self._bulk_depth = 0
-        self._migrate(Path(data_dir) / f"{index_name}.json")
 
     def write(self, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]) -> None:
         dimension = check_embeddings(chunks, embeddings)
@@ -234,21 +234,6 @@ class MemoryStore:
             f"{given}; use the model it was indexed with, or delete the directory and re-index"
         )
 
-    def _migrate(self, legacy: Path) -> None:
-        """Convert a store saved by an earlier version (Haystack's JSON) into this format."""
-        if not legacy.exists() or (self.directory / _CURRENT).exists():
-            return
-        try:
-            documents = json.loads(legacy.read_text(encoding="utf-8"))["documents"]
-            chunks, vectors = zip(*(_legacy_chunk(document) for document in documents), strict=True)
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise StoreError(f"cannot load the embedded store {legacy}: {error}. {_RECOVER}") from error
-        if chunks:
-            with self.bulk():
-                self.write(list(chunks), list(vectors))
-        legacy.rename(legacy.with_suffix(".json.migrated"))
-        logger.info("converted the embedded store %s to %s", legacy, self.directory)
-
 
 class _Generation:
     """One committed version of the store, read lazily through memory maps."""
@@ -257,7 +242,9 @@ class _Generation:
         self.path = path
         self.rows = int(manifest["rows"])
         self.dimension = int(manifest["dimension"])
-        self.built_with = Bm25Params(manifest["language"], manifest["k1"], manifest["b"])
+        # Indices written before the analysis was recorded hold version 1 (words only).
+        analysis = int(manifest.get("analysis", 1))
+        self.built_with = Bm25Params(manifest["language"], manifest["k1"], manifest["b"], analysis)
         self.has_ann = bool(manifest.get("ann"))
         self._rebuilt: dict[Bm25Params, Any] = {}
 
@@ -307,11 +294,18 @@ class _Generation:
 
     def bm25(self, params: Bm25Params) -> Any:
         """The BM25 index for ``params``: the saved one, or one rebuilt in memory when the store
-        was indexed with another language or k1/b (the passages need not be re-embedded)."""
+        was indexed with another analysis or k1/b (the passages need not be re-embedded), since
+        the saved one holds terms that the query's analysis would not produce."""
         if params == self.built_with:
             return self._saved_bm25
         if params not in self._rebuilt:
-            logger.info("%s was indexed with %s; rebuilding BM25 for %s", self.path, self.built_with, params)
+            logger.warning(
+                "%s was indexed with %s; searching a BM25 index rebuilt in memory for %s "
+                "(run `qwen3-rerank index` again to save it)",
+                self.path,
+                self.built_with,
+                params,
+            )
             texts = self._texts.decoded(np.arange(self.rows))
             self._rebuilt[params] = _build_bm25(texts, params)
         return self._rebuilt[params]
@@ -409,6 +403,7 @@ def _write_generation(
         "language": params.language,
         "k1": params.k1,
         "b": params.b,
+        "analysis": params.analysis,
         "ann": ann,
     }
     (path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
@@ -517,12 +512,3 @@ def _replace_text(path: Path, text: str) -> None:
     partial = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.partial")
     partial.write_text(text, encoding="utf-8")
     os.replace(partial, path)
-
-
-def _legacy_chunk(document: dict[str, Any]) -> tuple[Chunk, list[float]]:
-    """A chunk and its embedding from one document of the former JSON store."""
-    meta = dict(document.get("meta") or {})
-    source = str(meta.pop("source", ""))
-    position = int(meta.pop("position", 0) or 0)
-    chunk = Chunk(str(document["id"]), document.get("content") or "", source, position, meta)
-    return chunk, list(document["embedding"])
