@@ -213,12 +213,13 @@ class GuardedH11Protocol(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        if self.conn.their_state not in (h11.IDLE,):  # the head is complete
+        if self.conn.their_state != h11.IDLE:  # the head is complete
             self._stop_waiting()
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if not self.transport.is_closing() and not self._start_waiting():
+        super().on_response_complete()  # may already have parsed a pipelined next head
+        waiting = self.conn.their_state == h11.IDLE
+        if waiting and not self.transport.is_closing() and not self._start_waiting():
             self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
