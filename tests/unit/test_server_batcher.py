@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 import pytest
 
-from qwen3_rag.server.batcher import MicroBatcher, QueueFullError
+from qwen3_rag.server.queue import MicroBatcher, QueueFullError
 
 Work = tuple[list[tuple[str, str]], "str | None"]
 

@@ -42,12 +42,8 @@ def locations(response) -> list[list]:
         ("/v1/rerank", '{"query": "q", "documents": ["a"], "top_n": Infinity}', ["body", "top_n"]),
         ("/v1/ask", '{"question": "q", "candidates": NaN}', ["body", "candidates"]),
         ("/v1/rerank", '{"query": "a\\ud800b", "documents": ["a"]}', ["body", "query"]),
-        ("/v1/rerank", '{"query": "q", "documents": ["a\\udfffb"]}', ["body", "documents"]),
-        (
-            "/v1/rerank",
-            '{"query": "q", "documents": [{"text": "\\ud800"}]}',
-            ["body", "documents", 0, "DocumentObject", "text"],
-        ),
+        ("/v1/rerank", '{"query": "q", "documents": ["a\\udfffb"]}', ["body", "documents", 0]),
+        ("/v1/rerank", '{"query": "q", "documents": ["a", {"text": "\\ud800"}]}', ["body", "documents", 1]),
         ("/v1/rerank", '{"query": "\\ud800", "documents": 5}', ["body", "documents"]),
         ("/v1/ask", '{"question": "\\ud83d"}', ["body", "question"]),
         (
@@ -77,12 +73,21 @@ def test_the_echoed_input_is_an_excerpt_whatever_the_body_size(client: LocalTest
 
 
 def test_thousands_of_errors_are_listed_up_to_a_bound(client: LocalTestClient) -> None:
-    response = client.post("/v1/rerank", json={"query": "q", "documents": [1] * 20_000})
+    response = client.post("/v1/rerank", json={"query": "q", "documents": [1] * 5_000})
     body = response.json()
     assert response.status_code == 422
     assert len(body["detail"]) == MAX_ERRORS
-    assert body["omitted_errors"] == 2 * 20_000 - MAX_ERRORS  # each item fails as str and as object
+    assert body["omitted_errors"] == 2 * 5_000 - MAX_ERRORS  # each item fails as str and as object
     assert len(response.content) < 20_000
+
+
+def test_a_list_over_its_hard_cap_is_one_error_before_any_item_is_validated(client: LocalTestClient) -> None:
+    # Issue 20, finding 2: 500,000 invalid items built 500,000 errors on the event loop (41 s).
+    response = client.post("/v1/rerank", json={"query": "q", "documents": [1] * 500_000})
+    body = response.json()
+    assert response.status_code == 422
+    assert [error["type"] for error in body["detail"]] == ["too_long"]
+    assert "omitted_errors" not in body
 
 
 def test_error_bodies_carry_the_request_id_of_the_response_header(client: LocalTestClient) -> None:

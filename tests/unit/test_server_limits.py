@@ -20,8 +20,8 @@ from starlette.responses import JSONResponse
 
 from qwen3_rag.server import ServerSettings, create_app
 from qwen3_rag.server.cli import uvicorn_options
-from qwen3_rag.server.offload import BoundedPool, PoolFull, PoolTimeout, Probe
-from qwen3_rag.server.request_body import RequestBodyLimits
+from qwen3_rag.server.edge import RequestGate
+from qwen3_rag.server.queue import BoundedPool, PoolFull, PoolTimeout, Probe
 from qwen3_rerank import Qwen3Reranker
 from tests.server_client import post_scope
 from tests.server_fakes import FakePipeline
@@ -129,7 +129,7 @@ async def test_documents_have_a_pool_of_their_own(reranker: Qwen3Reranker) -> No
 
 async def test_bounded_pool_and_probe_directly() -> None:
     release = threading.Event()
-    pool = BoundedPool("test", workers=1, timeout_s=0.1, retry_after_s=1)
+    pool = BoundedPool("test", workers=1, timeout_s=0.1)
     probe = Probe(timeout_s=0.1)
     try:
         with pytest.raises(PoolTimeout):
@@ -190,7 +190,7 @@ async def test_the_body_deadline_ends_with_the_body() -> None:
     async def send(message: dict) -> None:
         sent.append(message)
 
-    limits = RequestBodyLimits(handler, max_bytes=1024, timeout_s=0.1)
+    limits = RequestGate(handler, ServerSettings(max_request_bytes=1024, body_timeout_s=0.1))
     await asyncio.wait_for(limits(post_scope("/v1/rerank", b"{}"), receive, send), 5)
     assert sent[0]["status"] == 200
     assert json.loads(sent[1]["body"]) == {"then": "http.disconnect"}

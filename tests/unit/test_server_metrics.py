@@ -81,7 +81,7 @@ def test_metrics_stay_open_when_api_keys_are_set(reranker: Qwen3Reranker) -> Non
     with LocalTestClient(app) as client:
         client.post("/v1/rerank", json=RERANK)
         metrics = samples(client)
-    refused = ("route", "unmatched"), ("method", "POST"), ("status", "401")
+    refused = ("route", "/v1/rerank"), ("method", "POST"), ("status", "401")
     assert metrics[("qwen3_rerank_http_requests_total", tuple(sorted(refused)))] == 1
 
 
@@ -115,8 +115,9 @@ def test_a_server_error_logs_and_returns_the_request_id(
 def test_uvicorn_access_lines_carry_the_request_id_and_no_secret() -> None:
     import logging.config
 
-    from qwen3_rag.server.logs import uvicorn_log_config
-    from qwen3_rag.server.request_id import _current
+    from asgi_correlation_id import correlation_id
+
+    from qwen3_rag.server.observability import uvicorn_log_config
 
     config = uvicorn_log_config(["hunter22"])
     formatter = logging.config.DictConfigurator(config).configure_custom(dict(config["formatters"]["access"]))
@@ -125,11 +126,11 @@ def test_uvicorn_access_lines_carry_the_request_id_and_no_secret() -> None:
         "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
         ("127.0.0.1:5000", "GET", "/readyz?token=hunter22", "1.1", 200), None,
     )  # fmt: skip
-    token = _current.set("req-7")
+    token = correlation_id.set("req-7")
     try:
         log_filter.filter(record)
     finally:
-        _current.reset(token)
+        correlation_id.reset(token)
     line = formatter.format(record)
     assert "[request_id=req-7]" in line and "200" in line
     assert "hunter22" not in line and "/readyz?token=***" in line

@@ -93,9 +93,9 @@ def test_results_are_the_cores_scores_best_first(client: TestClient, reranker: Q
     assert all("document" not in r for r in results)
 
 
-def test_response_carries_model_id_and_usage(client: TestClient, reranker: Qwen3Reranker) -> None:
+def test_response_carries_the_served_name_and_usage(client: TestClient, reranker: Qwen3Reranker) -> None:
     body = client.post("/v1/rerank", json={"query": "q", "documents": DOCUMENTS[:2]}).json()
-    assert body["model"] == reranker.model_id
+    assert body["model"] == Path(reranker.model_id).name, "no local path: the last part"
     assert body["id"].startswith("rerank-")
     assert body["usage"] == {
         "documents": 2,
@@ -152,14 +152,70 @@ def test_no_documents_gives_no_results(client: TestClient) -> None:
 
 
 def test_the_served_model_may_be_named_but_not_changed(client: TestClient, reranker: Qwen3Reranker) -> None:
-    named = client.post("/v1/rerank", json={"query": "q", "documents": ["d"], "model": reranker.model_id})
-    assert named.status_code == 200
+    for name in (reranker.model_id, Path(reranker.model_id).name):
+        named = client.post("/v1/rerank", json={"query": "q", "documents": ["d"], "model": name})
+        assert named.status_code == 200 and named.json()["model"] == name
     other = client.post(
         "/v1/rerank", json={"query": "q", "documents": ["d"], "model": "BAAI/bge-reranker-v2-m3"}
     )
-    assert other.status_code == 422
-    assert other.json()["detail"][0]["loc"] == ["body", "model"]
-    assert reranker.model_id in other.json()["detail"][0]["msg"]
+    # 404, as Cohere's API and vLLM answer a model they do not serve (Cohere's SDK: NotFoundError).
+    assert other.status_code == 404
+    assert Path(reranker.model_id).name in other.json()["accepted_models"]
+    assert "QWEN3_SERVER_SERVED_MODEL_NAMES" in other.json()["detail"]
+
+
+def test_aliases_from_the_setting_are_served_and_the_first_is_the_name_answered(
+    reranker: Qwen3Reranker,
+) -> None:
+    aliases = ("rerank-v3.5", "jina-reranker-v1-base-en")
+    with TestClient(create_app(settings(served_model_names=aliases), reranker=reranker)) as client:
+        cohere = client.post("/v1/rerank", json={"query": "q", "documents": ["d"], "model": "rerank-v3.5"})
+        jina = client.post("/v1/rerank", json={"query": "q", "documents": ["d"], "model": aliases[1]})
+        unnamed = client.post("/v1/rerank", json={"query": "q", "documents": ["d"]})
+        unknown = client.post(
+            "/v1/rerank", json={"query": "q", "documents": ["d"], "model": "rerank-english-v3.0"}
+        )
+    assert cohere.status_code == jina.status_code == unnamed.status_code == 200
+    assert cohere.json()["model"] == "rerank-v3.5" and jina.json()["model"] == aliases[1]
+    assert unnamed.json()["model"] == "rerank-v3.5"
+    assert unknown.status_code == 404
+    assert unknown.json()["accepted_models"][:2] == list(aliases)
+
+
+def test_the_served_names_setting_reads_a_comma_separated_variable() -> None:
+    names = ServerSettings.from_env({"QWEN3_SERVER_SERVED_MODEL_NAMES": "rerank-v3.5, rerank-english-v3.0"})
+    assert names.served_model_names == ("rerank-v3.5", "rerank-english-v3.0")
+
+
+def test_rank_fields_rank_the_named_fields_as_cohere_v1_does(
+    client: TestClient, reranker: Qwen3Reranker
+) -> None:
+    documents = [
+        {"title": "Capitals", "body": "Paris is the capital of France.", "id": 7},
+        {"title": "Fruit", "body": "Bananas are rich in potassium."},
+    ]
+    response = client.post(
+        "/v1/rerank",
+        json={
+            "query": "capital of France",
+            "documents": documents,
+            "rank_fields": ["title", "body"],
+            "return_documents": True,
+        },
+    )
+    assert response.status_code == 200, response.text
+    joined = [f"title: {d['title']}\nbody: {d['body']}" for d in documents]
+    expected = reranker.score("capital of France", joined)
+    results = sorted(response.json()["results"], key=lambda result: result["index"])
+    assert [r["relevance_score"] for r in results] == pytest.approx(expected, abs=1e-6)
+    assert results[0]["document"] == documents[0], "the object comes back as sent"
+
+
+def test_an_object_without_text_or_rank_fields_is_422_naming_it(client: TestClient) -> None:
+    response = client.post("/v1/rerank", json={"query": "q", "documents": ["a", {"title": "t"}]})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "documents", 1]
+    assert "rank_fields" in response.json()["detail"][0]["msg"]
 
 
 @pytest.mark.parametrize(
@@ -308,7 +364,7 @@ async def test_a_lone_surrogate_gets_422_and_the_requests_beside_it_their_scores
     refused = responses[1]
     assert refused.status_code == 422
     error = refused.json()["detail"][0]
-    assert error["loc"] == ["body", "documents"] and "documents[0]" in error["msg"]
+    assert error["loc"] == ["body", "documents", 0], error  # named by the core, before the batch
     for response, expected in zip(responses[2:], alone, strict=True):
         assert response.status_code == 200
         by_index = {r["index"]: r["relevance_score"] for r in response.json()["results"]}

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from qwen3_rag.server import ServerSettings, create_app
-from qwen3_rag.server.redact import redact, secret_values
-from qwen3_rag.server.security import allowed_hosts
+from qwen3_rag.server.edge import allowed_hosts
+from qwen3_rag.server.observability import redact, secret_values
 from qwen3_rag.stores.base import StoreError
 from qwen3_rerank import Qwen3Reranker
 from tests.server_client import LocalTestClient

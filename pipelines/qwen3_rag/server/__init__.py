@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .app import create_app
-    from .batcher import MicroBatcher, QueueFullError
+    from .queue import MicroBatcher, QueueFullError
     from .settings import ServerSettings
 
 _EXPORTS = {
     "create_app": ".app",
-    "MicroBatcher": ".batcher",
-    "QueueFullError": ".batcher",
+    "MicroBatcher": ".queue",
+    "QueueFullError": ".queue",
     "ServerSettings": ".settings",
 }
 

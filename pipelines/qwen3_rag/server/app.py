@@ -6,8 +6,10 @@ Example:
     >>> # uvicorn.run(app, host="127.0.0.1", port=8000)
 
 The reranker is loaded in the lifespan, not at import, so building the app is cheap and tests can
-hand in a tiny model. The RAG pipeline receives the very same `Qwen3Reranker`, so ``/v1/ask``
-and ``/v1/rerank`` share one copy of the weights.
+hand in a tiny model. The RAG service receives the very same `Qwen3Reranker`, so ``/v1/ask``
+and ``/v1/rerank`` share one copy of the weights. On a fresh stack's first start the sample corpus
+is indexed in the background when the store is empty (`index_sample_corpus`), so ``docker compose
+up`` ends in a page that answers, and a restart re-embeds nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
@@ -26,27 +29,36 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from qwen3_rerank import Qwen3Reranker, __version__
 
-from . import health, rag_api, rerank_api
-from .corpus import index_sample_corpus
+from .edge import REQUEST_ID_HEADER, RequestGate, allowed_hosts, bearer, valid_request_id
 from .errors import install_error_handlers
-from .logs import install_log_filter, remove_log_filter
-from .metrics import MetricsMiddleware, ServerMetrics
-from .request_body import RequestBodyLimits
-from .request_id import RequestIdMiddleware
-from .scoring import RerankScheduler
-from .security import ApiKeyMiddleware, allowed_hosts, documented_bearer
+from .handlers import api, probes
+from .observability import ServerMetrics, install_log_filter, remove_log_filter
+from .queue import RerankScheduler
 from .settings import ServerSettings
-from .state import RagPipeline, ServerState, server_secrets
+from .state import RagBackend, ServerState, server_secrets
 
 logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
+# The page holds an API-key field: it runs only its own script, is never framed, and no file
+# it loads is sniffed into another type.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'self'; object-src 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+# Elasticsearch reports healthy slightly before an index can be created; a few retries cover it.
+CORPUS_ATTEMPTS = 5
+CORPUS_RETRY_DELAY_S = 3.0
 
-RagFactory = Callable[[ServerSettings, Qwen3Reranker], RagPipeline]
+RagFactory = Callable[[ServerSettings, Qwen3Reranker], RagBackend]
 
 
-def build_rag_pipeline(settings: ServerSettings, reranker: Qwen3Reranker, **flags: Any) -> RagPipeline:
-    """The pipeline from ``qwen3_rag.settings``, reranking with the served model: ``flags`` are
+def build_rag_service(settings: ServerSettings, reranker: Qwen3Reranker, **flags: Any) -> RagBackend:
+    """The RAG service from ``qwen3_rag.settings``, reranking with the served model: ``flags`` are
     pipeline settings given to ``serve`` (``None`` is unset), over the environment."""
     from qwen3_rag.service import RagService
     from qwen3_rag.settings import RerankerSettings, Settings
@@ -60,7 +72,7 @@ def create_app(
     settings: ServerSettings | None = None,
     *,
     reranker: Qwen3Reranker | None = None,
-    rag_factory: RagFactory | None = build_rag_pipeline,
+    rag_factory: RagFactory | None = build_rag_service,
 ) -> FastAPI:
     """The HTTP app.
 
@@ -68,7 +80,7 @@ def create_app(
         settings: Server settings; ``None`` reads them from the environment.
         reranker: A reranker to serve instead of loading ``settings.reranker_config()`` (the caller keeps
             ownership and closes it).
-        rag_factory: Builds the pipeline behind ``/v1/ask``; ``None`` serves reranking only.
+        rag_factory: Builds the RAG service behind ``/v1/ask``; ``None`` serves reranking only.
     """
     settings = settings or ServerSettings.from_env()
     secrets = server_secrets(settings)
@@ -97,33 +109,27 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app, secrets)
-    _add_middleware(app, settings, metrics)
-    for module in (rerank_api, rag_api):
-        app.include_router(module.router, dependencies=[Depends(documented_bearer)])
-    app.include_router(health.router)
-    app.add_route("/metrics", metrics.endpoint, include_in_schema=False)
+    # The edge, outermost first: request id, metrics, Host check, then `RequestGate` (head size,
+    # API key, body size and deadline), so cheap refusals come before any body is read.
+    # (Starlette runs the last middleware added first.)
+    app.add_middleware(RequestGate, settings=settings)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings))
+    metrics.instrument(app)
+    app.add_middleware(
+        CorrelationIdMiddleware,
+        header_name=REQUEST_ID_HEADER,
+        validator=valid_request_id,
+        update_request_header=False,
+    )
+    app.include_router(api, dependencies=[Depends(bearer)])  # the scheme in OpenAPI; the gate checks keys
+    app.include_router(probes)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html")
+        return FileResponse(STATIC_DIR / "index.html", headers=PAGE_HEADERS)
 
     return app
-
-
-def _add_middleware(app: FastAPI, settings: ServerSettings, metrics: ServerMetrics) -> None:
-    """The edge, outermost first: request id, metrics, Host check, API key, body size and deadline.
-
-    Cheap refusals come before expensive work: a wrong ``Host`` or a missing key is answered
-    before a byte of the body is read. (Starlette runs the last middleware added first.)
-    """
-    app.add_middleware(
-        RequestBodyLimits, max_bytes=settings.max_request_bytes, timeout_s=settings.body_timeout_s
-    )
-    app.add_middleware(ApiKeyMiddleware, keys=tuple(key.get_secret_value() for key in settings.api_keys))
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings))
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.add_middleware(RequestIdMiddleware)
 
 
 async def _start(
@@ -147,7 +153,7 @@ async def _start(
 
 
 async def _start_rag(state: ServerState, rag_factory: RagFactory | None) -> None:
-    """Build the pipeline; with ``rag="auto"`` a failure leaves reranking alone running."""
+    """Build the RAG service; with ``rag="auto"`` a failure leaves reranking alone running."""
     settings = state.settings
     if settings.rag == "off":
         return
@@ -181,3 +187,29 @@ async def _stop(state: ServerState, *, close_reranker: bool) -> None:
         await asyncio.to_thread(state.rag.close)
     if close_reranker:
         state.reranker.close()
+
+
+async def index_sample_corpus(state: ServerState, folder: Path) -> None:
+    """Index ``folder`` (recursively) into the store unless it holds chunks; progress on ``/readyz``."""
+    rag = state.rag
+    if rag is None:
+        return
+    state.corpus = "indexing"
+    for attempt in range(1, CORPUS_ATTEMPTS + 1):
+        try:
+            if await asyncio.to_thread(rag.document_count) > 0:
+                state.corpus = "already indexed"
+                return
+            report = await asyncio.to_thread(rag.index_paths, [folder])
+        except Exception as error:
+            logger.warning(
+                "Indexing %s failed (attempt %d of %d): %s", folder, attempt, CORPUS_ATTEMPTS, error
+            )
+            state.corpus_error = f"{type(error).__name__}: {error}"
+            if attempt < CORPUS_ATTEMPTS:
+                await asyncio.sleep(CORPUS_RETRY_DELAY_S)
+            continue
+        logger.info("Indexed the sample corpus %s: %s", folder, report)
+        state.corpus, state.corpus_error = "indexed", None
+        return
+    state.corpus = "failed"

@@ -45,6 +45,14 @@ def serve(
         Path | None,
         typer.Option(help="Folder indexed at start-up when the store is empty [QWEN3_SERVER_SAMPLE_CORPUS]."),
     ] = None,
+    served_model_name: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--served-model-name",
+            help="A name `model` may use besides the served id (repeatable; the first is the name "
+            "responses carry) [QWEN3_SERVER_SERVED_MODEL_NAMES].",
+        ),
+    ] = None,
     index_layout: IndexLayout = None,
     sets: Sets = None,
     log_level: Annotated[
@@ -59,32 +67,34 @@ def serve(
     try:
         import uvicorn
 
-        from .app import build_rag_pipeline, create_app
+        from .app import build_rag_service, create_app
         from .settings import ServerSettings
     except ImportError as error:
         raise missing(error, "the server") from error
+    arguments["served_model_names"] = tuple(served_model_name) if served_model_name else None
     settings = ServerSettings.from_env(**settings_overrides(ServerSettings, arguments))
-    pipeline = partial(build_rag_pipeline, index_layout=index_layout)  # /v1/ask's own settings
+    rag_service = partial(build_rag_service, index_layout=index_layout)  # /v1/ask's own settings
     # Loaded before uvicorn starts, so a model that cannot load is one line, not a failed lifespan.
     with Qwen3Reranker(config=settings.reranker_config()) as reranker:
-        app = create_app(settings, reranker=reranker, rag_factory=pipeline)
+        app = create_app(settings, reranker=reranker, rag_factory=rag_service)
         uvicorn.run(app, log_level=log_level, **uvicorn_options(settings))
 
 
 def uvicorn_options(settings: ServerSettings) -> dict[str, Any]:
     """The connection limits of ``settings`` as ``uvicorn.run`` keyword arguments.
 
-    uvicorn has no deadline for a request's head, so ``http`` is its h11 protocol with one.
+    uvicorn has no deadline for a request's head and no per-client cap on connections waiting
+    for one, so ``http`` is its h11 protocol with both.
     """
-    from .connections import protocol_with
-    from .logs import uvicorn_log_config
+    from .edge import protocol_with
+    from .observability import uvicorn_log_config
     from .state import server_secrets
 
     return {
         "log_config": uvicorn_log_config(server_secrets(settings)),
         "host": settings.host,
         "port": settings.port,
-        "http": protocol_with(settings.header_timeout_s),
+        "http": protocol_with(settings.header_timeout_s, settings.max_waiting_per_client),
         "limit_concurrency": settings.limit_concurrency,
         "timeout_keep_alive": settings.timeout_keep_alive_s,
         "h11_max_incomplete_event_size": settings.max_header_bytes,

@@ -1,4 +1,8 @@
-"""Error responses: bounded, JSON-safe, redacted, and carrying the request id.
+"""Every refusal the server sends, built in one place: bounded, JSON-safe, redacted, with the id.
+
+`error_response` is the one body builder (``{"detail": ..., "request_id": ...}``), used by the
+edge, the handlers and the exception handlers alike; `too_busy` is the one 429 with
+``Retry-After``; `invalid` is a 422 shaped like FastAPI's own validation errors.
 
 FastAPI's own validation handler echoes each invalid input whole, so a 1.9 MB invalid body came
 back as a 4 MB 422, and an input it cannot serialise (``NaN``, a lone surrogate) turned the 422
@@ -12,15 +16,16 @@ from __future__ import annotations
 import json
 import logging
 import math
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, NoReturn
 
+from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from .redact import redact_json
-from .request_id import current_request_id
+from .observability import redact_json
 
 logger = logging.getLogger(__name__)
 
@@ -29,35 +34,52 @@ MAX_INPUT_CHARS = 200
 MAX_DETAIL_CHARS = 2000
 
 
+def error_response(
+    status: int,
+    detail: Any,
+    headers: dict[str, str] | None = None,
+    secrets: Iterable[str] = (),
+    **extra: Any,
+) -> JSONResponse:
+    """The body of every error: ``detail`` (JSON-safe, cut, redacted), ``extra`` fields, the id."""
+    body = {"detail": safe_json(detail), **extra}
+    body = redact_json(body, list(secrets)) | {"request_id": correlation_id.get()}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def too_busy(reason: str, retry_after_s: int) -> HTTPException:
+    """The one 429: ``reason``, and when to come back (``Retry-After``)."""
+    retry = str(retry_after_s)
+    return HTTPException(429, f"{reason} Retry in {retry} s.", headers={"Retry-After": retry})
+
+
+def invalid(location: tuple[str | int, ...], message: str) -> NoReturn:
+    """A 422 shaped like FastAPI's own validation errors, so clients parse one format."""
+    raise HTTPException(422, [{"loc": ["body", *location], "msg": message, "type": "value_error"}])
+
+
 def install_error_handlers(app: FastAPI, secrets: list[str]) -> None:
     """Replace FastAPI's 422/HTTP/500 handlers; ``secrets`` are masked in every error body."""
 
     async def validation_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
         errors = error.errors()
-        body: dict[str, Any] = {"detail": [_bounded_error(item) for item in errors[:MAX_ERRORS]]}
-        if len(errors) > MAX_ERRORS:
-            body["omitted_errors"] = len(errors) - MAX_ERRORS
-        return _respond(422, body, secrets)
+        extra = {"omitted_errors": len(errors) - MAX_ERRORS} if len(errors) > MAX_ERRORS else {}
+        detail = [_bounded_error(item) for item in errors[:MAX_ERRORS]]
+        return error_response(422, detail, secrets=secrets, **extra)
 
     async def http_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, HTTPException)
-        return _respond(error.status_code, {"detail": safe_json(error.detail)}, secrets, error.headers)
+        extra = getattr(error, "extra", None) or {}
+        return error_response(error.status_code, error.detail, error.headers, secrets, **extra)
 
     async def server_error(request: Request, error: Exception) -> JSONResponse:
         logger.exception("Unhandled error while serving %s %s", request.method, request.url.path)
-        return _respond(500, {"detail": "Internal server error; the log has the details."}, secrets)
+        return error_response(500, "Internal server error; the log has the details.", secrets=secrets)
 
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, server_error)
-
-
-def _respond(
-    status: int, body: dict[str, Any], secrets: list[str], headers: dict[str, str] | None = None
-) -> JSONResponse:
-    body = redact_json(body, secrets) | {"request_id": current_request_id()}
-    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _bounded_error(error: Any) -> dict[str, Any]:

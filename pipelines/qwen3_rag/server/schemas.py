@@ -1,27 +1,29 @@
-"""Request and response bodies of the HTTP API.
+"""Request and response bodies of the HTTP API: types and sizes only.
 
 ``/v1/rerank`` speaks the dialect that Cohere, Jina, vLLM and Text Embeddings Inference clients
-already send: ``query``, ``documents`` as strings or ``{"text": ...}`` objects, ``top_n``,
-``return_documents``, Cohere's ``max_tokens_per_doc``; results carry ``index`` and
+already send: ``query``, ``documents`` as strings or objects, ``top_n``, ``return_documents``,
+Cohere's ``max_tokens_per_doc`` and v1 ``rank_fields``; results carry ``index`` and
 ``relevance_score``. Unknown fields (Jina's ``truncation``) are ignored, so those clients work by
-changing a URL.
+changing a URL. Numbers and flags are strict (``true`` or ``"1"`` is not an int, ``"yes"`` not a
+bool), and every list has a hard cap checked before its items, so 500,000 invalid items cost one
+error, not 500,000.
 
-Every text field is `Text`: JSON may escape a lone surrogate (``"\ud800"``), which Python keeps
-but no tokenizer or UTF-8 encoder accepts, so such a request is refused here with a 422 naming the
-field, before it can meet another request's text in a shared batch.
+What a text may hold is the core's to say: `Qwen3Reranker.prepare` refuses a blank query or a
+lone surrogate (``"\ud800"``) with `InvalidInput` naming the field, before the request meets
+another in a shared batch. The pipeline endpoints, whose text the core never sees whole, check
+it here (`Text`).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, NoReturn
+import json
+from typing import Annotated, Any
 
-from fastapi import HTTPException
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-
-def invalid(location: tuple[str | int, ...], message: str) -> NoReturn:
-    """A 422 shaped like FastAPI's own validation errors, so clients parse one format."""
-    raise HTTPException(422, [{"loc": ["body", *location], "msg": message, "type": "value_error"}])
+# Hard caps on list lengths, checked before any item is validated; the settings may lower them.
+MAX_LIST_ITEMS = 10_000  # Cohere's recommended most documents per rerank request
+MAX_RANK_FIELDS = 100
 
 
 def _valid_unicode(text: str) -> str:
@@ -39,9 +41,13 @@ Text = Annotated[str, AfterValidator(_valid_unicode)]
 
 
 class DocumentObject(BaseModel):
-    """A document given as an object, as Jina and Cohere v1 allow."""
+    """A document given as an object, as Jina and Cohere v1 allow: ``text``, or the fields that
+    ``rank_fields`` names; every field is kept and echoed back with ``return_documents``."""
 
-    text: Text = Field(description="The document's text.")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+    __pydantic_extra__: dict[str, str | StrictInt | float | StrictBool | None]
+
+    text: str | None = Field(None, description="The document's text (unless `rank_fields` says otherwise).")
 
 
 class RerankRequest(BaseModel):
@@ -60,46 +66,64 @@ class RerankRequest(BaseModel):
         }
     )
 
-    query: Text = Field(min_length=1, description="The search query.")
-    documents: list[str | DocumentObject] = Field(description="Texts to rank, as strings or {'text': ...}.")
-    top_n: int | None = Field(None, ge=1, description="Return only the best `top_n` results; all if unset.")
-    return_documents: bool = Field(False, description="Include each document's text in its result.")
-    instruction: Text | None = Field(
+    query: str = Field(min_length=1, description="The search query.")
+    documents: list[str | DocumentObject] = Field(
+        max_length=MAX_LIST_ITEMS, description="Texts to rank, as strings or objects ({'text': ...})."
+    )
+    top_n: StrictInt | None = Field(
+        None, ge=1, description="Return only the best `top_n` results; all if unset."
+    )
+    return_documents: StrictBool = Field(False, description="Include each document in its result.")
+    instruction: str | None = Field(
         None, description="Task instruction for the Qwen3 prompt; unset uses the model card's default."
     )
-    model: Text | None = Field(None, description="Accepted for compatibility; must name the served model.")
-    max_tokens_per_doc: int | None = Field(
+    model: str | None = Field(
+        None,
+        description="One of the served names (`QWEN3_SERVER_SERVED_MODEL_NAMES`); unset: the served model.",
+    )
+    max_tokens_per_doc: StrictInt | None = Field(
         None,
         ge=1,
         description="Truncate each document to this many tokens, as Cohere's v2 API does; the "
         "server's own cap (`QWEN3_SERVER_MAX_TOKENS_PER_DOC`) applies when lower or unset.",
     )
+    rank_fields: list[str] | None = Field(
+        None,
+        max_length=MAX_RANK_FIELDS,
+        description="Cohere v1: for object documents, the fields ranked, in order, as `field: value` lines.",
+    )
 
-    @field_validator("documents")
-    @classmethod
-    def _documents_are_valid_unicode(cls, documents: list[Any]) -> list[Any]:
-        # Checked here rather than as `Text` in the union, which would rename its error tags.
-        for index, document in enumerate(documents):
-            if isinstance(document, str):
-                try:
-                    _valid_unicode(document)
-                except ValueError as error:
-                    raise ValueError(f"documents[{index}]: {error}") from None
-        return documents
-
-    def texts(self) -> list[str]:
-        """The documents as plain strings, in request order."""
-        return [document if isinstance(document, str) else document.text for document in self.documents]
+    def texts(self) -> list[str | None]:
+        """The text each document is ranked by, in request order; ``None`` where an object has
+        neither ``text`` nor any of ``rank_fields``."""
+        return [_ranked_text(document, self.rank_fields) for document in self.documents]
 
 
-class RerankDocument(BaseModel):
-    text: str
+def _ranked_text(document: str | DocumentObject, rank_fields: list[str] | None) -> str | None:
+    if isinstance(document, str):
+        return document
+    if not rank_fields:
+        return document.text
+    fields = document.model_dump(exclude_none=True)
+    lines = [f"{name}: {_field_text(fields[name])}" for name in rank_fields if name in fields]
+    return "\n".join(lines) or None
+
+
+def _field_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def echoed(document: str | DocumentObject) -> dict[str, Any]:
+    """A document as ``return_documents`` shows it: ``{"text": ...}``, or the object as sent."""
+    return {"text": document} if isinstance(document, str) else document.model_dump(exclude_none=True)
 
 
 class RerankResultItem(BaseModel):
     index: int = Field(description="Position of the document in the request.")
     relevance_score: float = Field(description="P(yes) from the Qwen3-Reranker, in [0, 1].")
-    document: RerankDocument | None = Field(None, description="Present when `return_documents` is true.")
+    document: dict[str, Any] | None = Field(
+        None, description="Present when `return_documents` is true: the document as sent."
+    )
 
 
 class RerankUsage(BaseModel):
@@ -117,8 +141,10 @@ class RerankResponse(BaseModel):
 
 class AskRequest(BaseModel):
     question: Text = Field(min_length=1, description="The question to answer from the indexed documents.")
-    candidates: int | None = Field(None, ge=1, le=1000, description="Passages retrieved and reranked.")
-    top_n: int | None = Field(None, ge=1, le=100, description="Passages kept after reranking and cited.")
+    candidates: StrictInt | None = Field(None, ge=1, le=1000, description="Passages retrieved and reranked.")
+    top_n: StrictInt | None = Field(
+        None, ge=1, le=100, description="Passages kept after reranking and cited."
+    )
 
 
 class PassageOut(BaseModel):
@@ -140,11 +166,13 @@ class DocumentIn(BaseModel):
 
     text: Text = Field(min_length=1)
     source: Text = Field(min_length=1, description="Where the text comes from (file name, URL); cited back.")
-    meta: dict[Text, Text | int | float | bool] = Field(default_factory=dict)
+    meta: dict[Text, Text | StrictInt | float | StrictBool] = Field(
+        default_factory=dict, max_length=MAX_RANK_FIELDS
+    )
 
 
 class DocumentsRequest(BaseModel):
-    documents: list[DocumentIn] = Field(min_length=1)
+    documents: list[DocumentIn] = Field(min_length=1, max_length=MAX_LIST_ITEMS)
 
 
 class DocumentsResponse(BaseModel):

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import DirectoryPath, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
+from qwen3_rag.server.schemas import MAX_LIST_ITEMS
 from qwen3_rag.settings import (
     PositiveInt,
     RerankerSettings,
@@ -40,11 +41,24 @@ class ServerSettings(RerankerSettings):
         "QWEN3_SERVER_HOST", "127.0.0.1", "Address `qwen3-rerank serve` binds; the image sets `0.0.0.0`."
     )
     port: Port = env("QWEN3_SERVER_PORT", 8000, "Port `qwen3-rerank serve` listens on.")
-    max_documents: PositiveInt = env(
+    served_model_names: Annotated[tuple[str, ...], NoDecode] = env(
+        "QWEN3_SERVER_SERVED_MODEL_NAMES",
+        (),
+        "Comma-separated names a request's `model` may use besides the served id and its last path "
+        "part (e.g. `rerank-v3.5`, a client's default); the first is the name responses carry. "
+        "Other names get 404.",
+    )
+    max_documents: Annotated[int, Field(ge=1, le=MAX_LIST_ITEMS)] = env(
         "QWEN3_SERVER_MAX_DOCUMENTS", 1000, "Most documents one `/v1/rerank` request may carry (else 422)."
     )
     max_document_chars: PositiveInt = env(
         "QWEN3_SERVER_MAX_DOCUMENT_CHARS", 20_000, "Most characters per document or query (else 422)."
+    )
+    max_question_chars: PositiveInt = env(
+        "QWEN3_SERVER_MAX_QUESTION_CHARS", 2000, "Most characters in a `/v1/ask` question (else 422)."
+    )
+    max_question_tokens: PositiveInt = env(
+        "QWEN3_SERVER_MAX_QUESTION_TOKENS", 512, "Most reranker tokens in a `/v1/ask` question (else 422)."
     )
     max_request_bytes: Annotated[int, Field(ge=1024)] = env(
         "QWEN3_SERVER_MAX_REQUEST_BYTES", 2_000_000, "Largest request body accepted (else 413)."
@@ -128,10 +142,18 @@ class ServerSettings(RerankerSettings):
         "QWEN3_SERVER_BODY_TIMEOUT_S", 30.0, "Seconds a client may take to send a request's body (else 408)."
     )
     max_header_bytes: Annotated[int, Field(ge=1024)] = env(
-        "QWEN3_SERVER_MAX_HEADER_BYTES", 16_384, "Largest request head (request line and headers) parsed."
+        "QWEN3_SERVER_MAX_HEADER_BYTES",
+        16_384,
+        "Largest request head (request line and headers); larger gets 431.",
+    )
+    max_waiting_per_client: PositiveInt = env(
+        "QWEN3_SERVER_MAX_WAITING_PER_CLIENT",
+        128,
+        "Connections one client address may hold waiting for a request head (slowloris); more are "
+        "closed at once.",
     )
 
-    @field_validator("api_keys", "allowed_hosts", mode="before")
+    @field_validator("api_keys", "allowed_hosts", "served_model_names", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         """``"a, b"`` (an environment variable) becomes ``("a", "b")``; empty items are dropped."""

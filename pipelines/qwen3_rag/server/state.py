@@ -16,17 +16,15 @@ from fastapi import HTTPException, Request
 
 from qwen3_rerank import Qwen3Reranker
 
-from .batcher import MicroBatcher
-from .offload import BoundedPool, Probe
-from .redact import secret_values
-from .scoring import RerankScheduler
+from .observability import secret_values
+from .queue import BoundedPool, MicroBatcher, Probe, RerankScheduler
 from .settings import ServerSettings
 
 CorpusStatus = Literal["not configured", "indexing", "indexed", "already indexed", "failed"]
 
 
-class RagPipeline(Protocol):
-    """The part of `qwen3_rag.service.RagService` the server calls."""
+class RagBackend(Protocol):
+    """The part of `qwen3_rag.service.RagService` the server calls (tests pass stand-ins)."""
 
     def index_documents(self, documents: Iterable[Any]) -> Any: ...
 
@@ -59,7 +57,7 @@ class ServerState:
     settings: ServerSettings
     reranker: Qwen3Reranker
     scheduler: RerankScheduler
-    rag: RagPipeline | None = None
+    rag: RagBackend | None = None
     rag_error: str | None = None
     corpus: CorpusStatus = "not configured"
     corpus_error: str | None = None
@@ -72,10 +70,10 @@ class ServerState:
     def __post_init__(self) -> None:
         settings = self.settings
         self.secrets = server_secrets(settings)
-        limits = {"timeout_s": settings.pipeline_timeout_s, "retry_after_s": settings.retry_after_seconds}
-        self.ask_pool = BoundedPool("ask", workers=settings.ask_concurrency, **limits)
+        timeout_s = settings.pipeline_timeout_s
+        self.ask_pool = BoundedPool("ask", workers=settings.ask_concurrency, timeout_s=timeout_s)
         # One indexing call at a time: it embeds every chunk, and a second would only compete.
-        self.documents_pool = BoundedPool("documents", workers=1, **limits)
+        self.documents_pool = BoundedPool("documents", workers=1, timeout_s=timeout_s)
         self.readiness = Probe(timeout_s=settings.readiness_timeout_s)
 
     def close_pools(self) -> None:
@@ -88,12 +86,14 @@ class ServerState:
         """The one queue in front of the model (its stats and queue depth)."""
         return self.scheduler.batcher
 
-    def served_model_names(self) -> set[str]:
-        """Names a request's ``model`` may use: the id it was loaded with, or its last path part."""
+    def served_model_names(self) -> list[str]:
+        """Names a request's ``model`` may use, the name responses carry first: the aliases of
+        ``QWEN3_SERVER_SERVED_MODEL_NAMES``, the id's last path part, the id it was loaded with."""
         model_id = self.reranker.model_id
-        return {model_id, model_id.rstrip("/").rsplit("/", 1)[-1]}
+        names = [*self.settings.served_model_names, model_id.rstrip("/").rsplit("/", 1)[-1], model_id]
+        return list(dict.fromkeys(names))
 
-    def require_rag(self) -> RagPipeline:
+    def require_rag(self) -> RagBackend:
         """The pipeline, or a 503 saying why ``/v1/ask`` cannot answer."""
         if self.rag is None:
             raise HTTPException(
