@@ -16,6 +16,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
+from qwen3_rag.stores.base import IndexUnavailable
+
 from .redact import redact_json
 from .state import ServerState, get_state
 
@@ -50,6 +52,8 @@ async def _rag_check(state: ServerState) -> str:
         return "off" if state.settings.rag == "off" else f"unavailable: {state.rag_error}"
     try:
         await state.readiness.check(state.rag.ping)
+    except IndexUnavailable as error:  # reachable, but its index cannot be searched: say why
+        return f"index unavailable: {error.reason}"
     except Exception as error:  # any failure means "not ready", with the reason shown
         return f"store unreachable: {error or type(error).__name__}"
     return "ok"
