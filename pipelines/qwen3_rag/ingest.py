@@ -10,9 +10,11 @@ every file that is not indexed is listed with the reason.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
+import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -37,6 +39,13 @@ _RUN_BREAKS = (
     re.compile(r"[。！？｡．!?]+"),
     re.compile(r"[；，、：;,:）」』】〕》〉”’)\]]+"),
 )
+
+# A text file with a NUL byte this close to its start is binary, as git and ripgrep judge it
+# (git's buffer_is_binary looks at the first 8,000 bytes).
+BINARY_SNIFF_BYTES = 8000
+# Opened non-blocking, a FIFO swapped in after the type check cannot hang the read (POSIX only).
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_BINARY = getattr(os, "O_BINARY", 0)
 
 
 class Chunker:
@@ -100,9 +109,11 @@ def read_paths(
 ) -> tuple[list[SourceText], list[Skipped]]:
     """Read files and directories (recursively, supported types only, hidden entries skipped).
 
-    A file that is hidden, of an unsupported type, larger than ``max_file_bytes``, a link
-    leaving its folder, unreadable, not UTF-8 or without text is skipped with a warning and
-    listed, never silently dropped.
+    A file that is hidden, of an unsupported type, not a regular file (a FIFO, socket or device:
+    never opened, since reading one can block forever), larger than ``max_file_bytes``, a link
+    leaving its folder, unreadable, binary, not UTF-8 or without text is skipped and listed once
+    in the returned list, never silently dropped. The caller reports the list (``qwen3-rerank
+    index`` prints it), so skips are logged at debug level only.
 
     Raises:
         FileNotFoundError: A path given does not exist.
@@ -111,56 +122,111 @@ def read_paths(
     skipped: list[Skipped] = []
     for path in _expand(paths, skipped):
         try:
-            size = path.stat().st_size
-            if size > max_file_bytes:
-                raise ValueError(f"too big: {size} bytes, the limit is {max_file_bytes}")
-            text = read_text(path)
+            text = read_text(path, max_file_bytes=max_file_bytes)
         except (OSError, UnicodeDecodeError, ValueError) as error:
-            skipped.append(Skipped(str(path), _reason(error)))
-            logger.warning("skipped %s: %s", path, skipped[-1].reason)
+            skipped.append(_skip(path, _reason(error)))
             continue
         if not text.strip():
-            skipped.append(Skipped(str(path), "no text"))
-            logger.warning("skipped %s: no text", path)
+            skipped.append(_skip(path, "no text"))
             continue
         sources.append(SourceText(text=text, source=str(path), meta={"file_name": path.name}))
     return sources, skipped
 
 
-def read_text(path: Path) -> str:
+def read_text(path: Path, *, max_file_bytes: int = MAX_FILE_BYTES) -> str:
     """The text of one file, by type: plain text and Markdown as is, HTML without markup, PDF
     page by page.
 
     Raises:
-        ValueError: The file type is not supported.
+        ValueError: The file type is not supported, it is not a regular file, it is larger than
+            ``max_file_bytes``, or a text or HTML file holds binary content.
         UnicodeDecodeError: A text or HTML file is not UTF-8.
     """
+    reason = _not_regular(path.stat().st_mode)  # first: "a block device" says more than its suffix
+    if reason:
+        raise ValueError(reason)
     suffix = path.suffix.lower()
-    if suffix in TEXT_SUFFIXES:
-        return path.read_text(encoding="utf-8")
-    if suffix in HTML_SUFFIXES:
-        from bs4 import BeautifulSoup
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise ValueError(
+            f"unsupported file type {suffix or '(none)'!r}; expected one of {sorted(SUPPORTED_SUFFIXES)}"
+        )
+    return _decode(suffix, read_file_bytes(path, max_file_bytes=max_file_bytes))
 
-        soup = BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
-        for element in soup(["script", "style", "nav", "footer"]):
-            element.decompose()
-        return soup.get_text("\n", strip=True)
+
+def read_file_bytes(path: Path, *, max_file_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``max_file_bytes``.
+
+    Its type is checked before it is opened (opening a FIFO waits for a writer; opening a device
+    can act on it), and again on the open descriptor, which is opened non-blocking, so a file
+    swapped for a FIFO in between cannot hang the read either. At most ``max_file_bytes + 1``
+    bytes are read, so a file that grows meanwhile is still refused rather than read whole.
+
+    Raises:
+        ValueError: Not a regular file, or larger than ``max_file_bytes``.
+        OSError: The file cannot be opened or read.
+    """
+    reason = _not_regular(path.stat().st_mode)
+    if reason:
+        raise ValueError(reason)
+    descriptor = os.open(path, os.O_RDONLY | _NONBLOCK | _BINARY)
+    with os.fdopen(descriptor, "rb") as file:
+        status = os.fstat(file.fileno())
+        reason = _not_regular(status.st_mode)
+        if reason:
+            raise ValueError(reason)
+        if status.st_size > max_file_bytes:
+            raise ValueError(f"too big: {status.st_size} bytes, the limit is {max_file_bytes}")
+        data = file.read(max_file_bytes + 1)
+    if len(data) > max_file_bytes:
+        raise ValueError(f"too big: over {max_file_bytes} bytes, the limit is {max_file_bytes}")
+    return data
+
+
+def _decode(suffix: str, data: bytes) -> str:
+    """The text of ``data``, read from a file of type ``suffix`` (one of `SUPPORTED_SUFFIXES`)."""
     if suffix in PDF_SUFFIXES:
-        return _read_pdf(path)
-    raise ValueError(
-        f"unsupported file type {suffix or '(none)'!r}; expected one of {sorted(SUPPORTED_SUFFIXES)}"
-    )
+        return _read_pdf(data)
+    nul = data.find(b"\0", 0, BINARY_SNIFF_BYTES)
+    if nul >= 0:
+        raise ValueError(
+            f"binary content (a NUL byte at offset {nul}, within the first {BINARY_SNIFF_BYTES} bytes)"
+        )
+    # Newlines as text mode reads them (``\r\n`` and ``\r`` become ``\n``), so ids stay stable.
+    text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    if suffix in TEXT_SUFFIXES:
+        return text
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(text, "html.parser")
+    for element in soup(["script", "style", "nav", "footer"]):
+        element.decompose()
+    return soup.get_text("\n", strip=True)
 
 
-def _read_pdf(path: Path) -> str:
+def _read_pdf(data: bytes) -> str:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
     try:
-        reader = PdfReader(path)
+        reader = PdfReader(io.BytesIO(data))
         return "\n\n".join(page.extract_text() or "" for page in reader.pages)
     except PdfReadError as error:
         raise ValueError(f"unreadable PDF: {error}") from error
+
+
+def _not_regular(mode: int) -> str | None:
+    """Why a file of this ``st_mode`` is not read, or None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    kinds = {
+        stat.S_ISFIFO: "a FIFO (named pipe)",
+        stat.S_ISSOCK: "a socket",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISDIR: "a directory",
+    }
+    kind = next((name for test, name in kinds.items() if test(mode)), "an unknown kind of file")
+    return f"{kind}, not a regular file; not opened"
 
 
 def _expand(paths: Sequence[Path], skipped: list[Skipped]) -> Iterator[Path]:
@@ -168,10 +234,10 @@ def _expand(paths: Sequence[Path], skipped: list[Skipped]) -> Iterator[Path]:
     for path in map(Path, paths):
         if not path.exists():
             raise FileNotFoundError(f"{path} does not exist; pass files or directories to index")
-        if path.is_file():
-            yield path.resolve()
-        else:
+        if path.is_dir():
             yield from _walk(path.resolve(), skipped)
+        else:  # a regular file, or a FIFO, socket or device that reading skips unopened
+            yield path.resolve()
 
 
 def _walk(root: Path, skipped: list[Skipped]) -> Iterator[Path]:
@@ -221,7 +287,8 @@ def _not_indexed(root: Path, file: Path) -> str | None:
 
 
 def _skip(path: Path, reason: str) -> Skipped:
-    logger.warning("skipped %s: %s", path, reason)
+    """A skip, listed once: the caller reports the list, so the log has it at debug level only."""
+    logger.debug("skipped %s: %s", path, reason)
     return Skipped(str(path), reason)
 
 

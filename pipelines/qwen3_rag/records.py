@@ -89,8 +89,9 @@ class Skipped:
 
 @dataclass
 class IndexReport:
-    """What indexing did: files read, chunks written, files skipped with their reasons, and
-    passages removed because their file is gone from a re-indexed folder."""
+    """What indexing did: files read, chunks stored (each id once: the same source and text sent
+    twice is one passage in the store), files skipped with their reasons, and passages removed
+    because their file is gone from a re-indexed folder."""
 
     files: int = 0
     chunks: int = 0

@@ -131,6 +131,7 @@ class RagService:
         started = time.perf_counter()
         chunker = Chunker(self.settings.chunk_size, self.settings.chunk_overlap)
         report = IndexReport()
+        stored: set[str] = set()  # ids: a passage sent twice is stored, and counted, once
         batch: list[Chunk] = []
         total = len(documents) if isinstance(documents, Sized) else None
         with (
@@ -141,12 +142,13 @@ class RagService:
                 report.files += 1
                 batch.extend(chunker.split(document))
                 if len(batch) >= WRITE_BATCH_CHUNKS:
-                    report.chunks += self._write(batch)
+                    stored.update(self._write(batch))
                     progress.update(report.files - progress.n)
                     batch = []
             if batch:
-                report.chunks += self._write(batch)
+                stored.update(self._write(batch))
             progress.update(report.files - progress.n)
+        report.chunks = len(stored)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -239,9 +241,12 @@ class RagService:
         _ = self.embedder.model, self.framework
         return time.perf_counter() - started
 
-    def _write(self, chunks: Sequence[Chunk]) -> int:
-        self._store.write(chunks, self.embedder.embed_documents([chunk.text for chunk in chunks]))
-        return len(chunks)
+    def _write(self, chunks: Sequence[Chunk]) -> list[str]:
+        """Embed and store ``chunks`` once per id (the same source and text twice is one passage);
+        returns the ids stored."""
+        unique = list({chunk.id: chunk for chunk in chunks}.values())
+        self._store.write(unique, self.embedder.embed_documents([chunk.text for chunk in unique]))
+        return [chunk.id for chunk in unique]
 
     def _limits(self, candidates: int | None, top_n: int | None) -> tuple[int, int]:
         candidates = self.settings.candidates if candidates is None else candidates

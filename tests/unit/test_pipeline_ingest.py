@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from qwen3_rag.ingest import Chunker, read_paths
 from qwen3_rag.records import SourceText
+from qwen3_rag.testing import minilm_model_dir
+from qwen3_rerank.cli import full_app
 
 
 def test_text_markdown_and_html_are_read_and_markup_is_dropped(tmp_path: Path) -> None:
@@ -173,3 +179,77 @@ def test_pdf_text_is_extracted(tmp_path: Path) -> None:
     sources, skipped = read_paths([tmp_path])
     assert skipped == []
     assert sources[0].text.strip() == "Saturn has rings of ice."
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_fifo_is_skipped_unopened_in_a_folder_and_when_named(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.txt")  # opening it for reading would wait for a writer forever
+    (tmp_path / "doc.txt").write_text("Tea is a drink.", encoding="utf-8")
+    sources, skipped = read_paths([tmp_path])
+    named_sources, named_skipped = read_paths([tmp_path / "pipe.txt"])
+    assert [Path(s.source).name for s in sources] == ["doc.txt"]
+    assert [(Path(s.path).name, s.reason) for s in skipped] == [
+        ("pipe.txt", "a FIFO (named pipe), not a regular file; not opened")
+    ]
+    assert named_sources == [] and named_skipped == skipped
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="Unix sockets are POSIX")
+def test_sockets_and_devices_are_skipped_with_their_kind(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(tmp_path / "listening.md"))
+        server.listen()
+        sources, skipped = read_paths([tmp_path, Path(os.devnull)])
+    assert sources == []
+    reasons = {Path(s.path).name: s.reason for s in skipped}
+    assert reasons["listening.md"] == "a socket, not a regular file; not opened"
+    assert reasons[Path(os.devnull).name] == "a character device, not a regular file; not opened"
+
+
+def test_binary_content_is_skipped_as_git_judges_it(tmp_path: Path) -> None:
+    with (tmp_path / "sparse.txt").open("wb") as sparse:
+        sparse.truncate(200_000)  # 200 KB of NUL bytes: once 1,638 chunks of nothing
+    (tmp_path / "utf16.md").write_text("Tea is a drink.", encoding="utf-16-le")
+    (tmp_path / "page.html").write_bytes(b"<p>Tea</p>\x00\x01\x02")
+    (tmp_path / "late.txt").write_bytes(b"Tea is a drink. " * 600 + b"\x00")  # NUL past 8,000 bytes
+    sources, skipped = read_paths([tmp_path])
+    reasons = {Path(s.path).name: s.reason for s in skipped}
+    assert set(reasons) == {"sparse.txt", "utf16.md", "page.html"}
+    assert reasons["sparse.txt"] == "binary content (a NUL byte at offset 0, within the first 8000 bytes)"
+    assert reasons["utf16.md"].startswith("binary content (a NUL byte at offset 1,")
+    assert [Path(s.source).name for s in sources] == ["late.txt"], "git reads only the first 8,000 bytes"
+
+
+def test_windows_line_endings_read_as_text_mode_reads_them(tmp_path: Path) -> None:
+    (tmp_path / "crlf.txt").write_bytes(b"Tea.\r\nCoffee.\rCocoa.\n")
+    sources, _ = read_paths([tmp_path])
+    assert sources[0].text == "Tea.\nCoffee.\nCocoa.\n"
+
+
+def test_skips_are_listed_once_and_not_also_logged_as_warnings(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "table.csv").write_text("a,b\n", encoding="utf-8")
+    (tmp_path / "empty.txt").write_text("", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="qwen3_rag"):
+        _, skipped = read_paths([tmp_path])
+    assert sorted(Path(s.path).name for s in skipped) == ["empty.txt", "table.csv"]
+    assert caplog.records == [], "the report lists skips; a warning too printed each one twice"
+
+
+def test_index_prints_each_skip_once(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "tea.txt").write_text("Tea is a drink.", encoding="utf-8")
+    (tmp_path / "docs" / "table.csv").write_text("a,b\n", encoding="utf-8")
+    env = {
+        "QWEN3_RAG_DATA_DIR": str(tmp_path / "store"),
+        "QWEN3_RAG_EMBEDDING_MODEL": str(minilm_model_dir()),
+        "QWEN3_RAG_DEVICE": "cpu",
+        "QWEN3_RAG_BACKEND": "memory",
+        "COLUMNS": "300",
+    }
+    result = CliRunner().invoke(full_app(), ["index", str(tmp_path / "docs")], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.output.count("table.csv") == 1, result.output

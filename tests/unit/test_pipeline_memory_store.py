@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 from pathlib import Path
 
 import pytest
 
 from qwen3_rag.records import Chunk
-from qwen3_rag.stores import StoreError
+from qwen3_rag.stores import IndexUnavailable, StoreError
 from qwen3_rag.stores.memory import MemoryStore
 
 CHUNKS = [
@@ -250,3 +252,30 @@ def test_an_index_built_with_another_analysis_is_not_searched_with_its_stale_ter
     (generation / "manifest.json").write_text(json.dumps(manifest))
     reopened = MemoryStore(tmp_path, "zh")
     assert reopened.bm25("解释量子纠缠", top_k=1)[0].source == "physics.md"
+
+def current_generation(directory: Path) -> Path:
+    return directory / (directory / "CURRENT").read_text(encoding="utf-8").strip()
+
+
+@pytest.mark.parametrize(
+    "lost", ["vectors.npy", "bm25", "bm25/vocab.index.json", "hnsw.usearch", "texts.bin"]
+)
+def test_an_incomplete_generation_is_never_used_and_says_what_it_lacks(tmp_path: Path, lost: str) -> None:
+    MemoryStore(tmp_path, "test", ann_threshold=1).write(CHUNKS, VECTORS)
+    missing = current_generation(tmp_path / "test") / lost
+    shutil.rmtree(missing) if missing.is_dir() else missing.unlink()
+    reopened = MemoryStore(tmp_path, "test", ann_threshold=1)
+    for use in (reopened.ping, reopened.count, lambda: reopened.bm25("volcano", 3)):
+        with pytest.raises(IndexUnavailable, match=f"lacks [^;]*{re.escape(lost)}") as raised:
+            use()
+    assert isinstance(raised.value, StoreError), "callers that catch StoreError see it too"
+    assert str(tmp_path) not in raised.value.reason, "the reason can be shown without the path"
+    assert "run `qwen3-rerank index` again" in str(raised.value)
+
+
+def test_readiness_notices_files_lost_after_the_generation_was_opened(store: MemoryStore) -> None:
+    store.ping()
+    assert store.count() == len(CHUNKS)
+    (current_generation(Path(store.location)) / "vectors.npy").unlink()
+    with pytest.raises(IndexUnavailable, match=r"lacks vectors\.npy"):
+        store.ping()

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
 from qwen3_rag.records import SourceText
-from qwen3_rag.stores.base import StoreError
+from qwen3_rag.stores.base import IndexUnavailable, StoreError
 from qwen3_rerank import InvalidInput
 from qwen3_rerank.reranker import best_first
 
@@ -338,6 +338,8 @@ async def _rag_check(state: ServerState) -> str:
         return "off" if state.settings.rag == "off" else f"unavailable: {state.rag_error}"
     try:
         await state.readiness.check(state.rag.ping)
+    except IndexUnavailable as error:  # reachable, but its index cannot be searched: say why
+        return f"index unavailable: {error.reason}"
     except Exception as error:  # any failure means "not ready", with the reason shown
         return f"store unreachable: {error or type(error).__name__}"
     return "ok"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from qwen3_rerank.extras import missing
 
 from ..settings import Settings
-from .base import BulkStore, ChunkStore, FusingStore, StoreError
+from .base import BulkStore, ChunkStore, FusingStore, IndexUnavailable, StoreError
 
 
 def open_store(settings: Settings) -> ChunkStore:
@@ -31,4 +31,4 @@ def open_store(settings: Settings) -> ChunkStore:
     )
 
 
-__all__ = ["BulkStore", "ChunkStore", "FusingStore", "StoreError", "open_store"]
+__all__ = ["BulkStore", "ChunkStore", "FusingStore", "IndexUnavailable", "StoreError", "open_store"]

@@ -16,6 +16,19 @@ class StoreError(RuntimeError):
     """
 
 
+class IndexUnavailable(StoreError):
+    """The store is there but its index cannot be searched: the embedded store's current
+    generation lacks files it needs (deleted, or copied in part). Readiness and ``/v1/ask``
+    report it (503) instead of failing each search; the message names the missing files.
+
+    ``reason`` is the message without the store's location, for answers open without a key.
+    """
+
+    def __init__(self, reason: str, *, location: str, remedy: str) -> None:
+        super().__init__(f"{location}: {reason}; {remedy}")
+        self.reason = reason
+
+
 class ChunkStore(Protocol):
     """A searchable collection of chunks with their embeddings.
 

@@ -33,7 +33,7 @@ import numpy as np
 from ..records import Chunk, Passage
 from ..settings import DEFAULT_ANN_THRESHOLD, DEFAULT_BM25_B, DEFAULT_BM25_K1, DEFAULT_LANGUAGE
 from .analysis import ANALYSIS_VERSION, Analyzer, words_language
-from .base import StoreError, check_embeddings
+from .base import IndexUnavailable, StoreError, check_embeddings
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +186,16 @@ class MemoryStore:
             return 0 if generation is None else generation.rows
 
     def ping(self) -> None:
-        """The embedded store is always reachable."""
+        """The embedded store is always reachable; this checks that its current generation is
+        complete (`IndexUnavailable` otherwise), for readiness. A write in progress holds the
+        lock and is not waited for: the generation it replaces was checked when it was opened."""
+        if self._lock.acquire(blocking=False):
+            try:
+                generation = self._current()
+                if generation is not None:
+                    generation.check()  # again: files can go after the generation was opened
+            finally:
+                self._lock.release()
 
     def close(self) -> None:
         """Release the memory maps; every write is already on disk."""
@@ -258,7 +267,20 @@ class _Generation:
             raise StoreError(
                 f"{path} has format {manifest.get('format')!r}, not {FORMAT_VERSION}. {_RECOVER}"
             )
-        return cls(path, manifest)
+        generation = cls(path, manifest)
+        generation.check()
+        return generation
+
+    def check(self) -> None:
+        """Raise `IndexUnavailable` naming the files this generation lacks (it is never used half)."""
+        needed = [*_GENERATION_FILES, *(["hnsw.usearch"] if self.has_ann else [])]
+        missing = [name for name in needed if not (self.path / name).is_file()]
+        if missing:
+            raise IndexUnavailable(
+                f"the embedded store's current generation {self.path.name} lacks {', '.join(missing)}",
+                location=str(self.path.parent),
+                remedy="delete that directory and run `qwen3-rerank index` again",
+            )
 
     @cached_property
     def vectors(self) -> np.ndarray:
@@ -368,6 +390,25 @@ class _Generation:
     def table(self) -> dict[str, tuple[tuple[Any, ...], np.ndarray]]:
         records = self.records(range(self.rows))
         return {record[0]: (record, self.vectors[row]) for row, record in enumerate(records)}
+
+
+# What `_Generation` reads besides the manifest (``hnsw.usearch`` too when the manifest says so).
+_GENERATION_FILES = (
+    "ids.npy",
+    "positions.npy",
+    "texts.bin",
+    "texts.offsets.npy",
+    "metas.bin",
+    "metas.offsets.npy",
+    "source_codes.npy",
+    "sources.json",
+    "vectors.npy",
+    "bm25/params.index.json",
+    "bm25/vocab.index.json",
+    "bm25/data.csc.index.npy",
+    "bm25/indices.csc.index.npy",
+    "bm25/indptr.csc.index.npy",
+)
 
 
 def _write_generation(
