@@ -4,15 +4,19 @@ As in Text Embeddings Inference's router: a request is validated and tokenized o
 (`Qwen3Reranker.prepare`, on a worker thread), so its errors are its own; it then joins the
 bounded, token-budgeted queue of the one `MicroBatcher`; the batcher's single worker thread makes
 the model call. The RAG pipeline runs on worker threads and reaches the same queue through
-`RerankScheduler.score_from_thread`, so two model calls never run at once.
+a `QueuedReranker` (`RerankScheduler.queued_reranker`): the frameworks' rankers rerank with it as
+with any reranker, and its scoring joins the same queue, so two model calls never run at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
-from qwen3_rerank import PreparedRequest, Qwen3Reranker
+from qwen3_rerank import PreparedRequest, Qwen3Reranker, RerankResult
+from qwen3_rerank.config import check_positive
+from qwen3_rerank.reranker import best_first
 
 from .batcher import MicroBatcher
 from .settings import ServerSettings
@@ -105,8 +109,41 @@ class RerankScheduler:
             self.score(query, documents, instruction), self._loop
         ).result()
 
+    def queued_reranker(self) -> QueuedReranker:
+        """A handle on the model whose scoring goes through this queue (close it when done)."""
+        return QueuedReranker(self, config=self.reranker.config, registry=self.reranker.registry)
+
     async def stop(self) -> None:
         await self.batcher.stop()
+
+
+class QueuedReranker(Qwen3Reranker):
+    """A `Qwen3Reranker` handle for worker threads whose ``score`` and ``rerank`` join the
+    scheduler's queue instead of calling the model; the handles the adapters open from it
+    (`share`) are queued too. Scores equal the core's; ``RerankResult.windows`` reads 1."""
+
+    def __init__(self, scheduler: RerankScheduler, **settings: Any) -> None:
+        super().__init__(**settings)
+        self.scheduler = scheduler
+
+    def share(self, **settings: Any) -> QueuedReranker:
+        return QueuedReranker(self.scheduler, **settings, config=self.config, registry=self.registry)
+
+    def score(self, query: str, documents: Iterable[str], instruction: str | None = None) -> list[float]:
+        return self.scheduler.score_from_thread(query, list(documents), instruction)
+
+    def rerank(
+        self,
+        query: str,
+        documents: Iterable[str],
+        top_n: int | None = None,
+        instruction: str | None = None,
+    ) -> list[RerankResult]:
+        if top_n is not None:
+            check_positive("top_n", top_n)
+        documents = list(documents)
+        scores = self.score(query, documents, instruction)
+        return [RerankResult(index, scores[index], documents[index]) for index in best_first(scores, top_n)]
 
 
 def _lowest(*limits: int | None) -> int | None:
