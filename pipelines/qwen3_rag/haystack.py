@@ -50,6 +50,7 @@ class HaystackStages:
     def __init__(self, settings: Settings, reranker: Qwen3Reranker) -> None:
         self.settings = settings
         self.ranker = Qwen3Ranker(reranker=reranker, top_k=settings.top_n, instruction=settings.instruction)
+        self.ranker.warm_up()  # as a haystack.Pipeline would: loading counts as load, not rerank
         generation = Pipeline()
         self.generation = generation if _add_generation(generation, settings) else None
 
