@@ -71,11 +71,11 @@ def pipelines(framework: str, model: str) -> None:
     for name in NEUTRAL_MODULES:
         importlib.import_module(name)
     module = importlib.import_module(f"qwen3_rag.{framework}")
-    pipeline_class = getattr(module, "HaystackPipeline" if framework == "haystack" else "LlamaIndexPipeline")
+    stages_class = getattr(module, "HaystackStages" if framework == "haystack" else "LlamaIndexStages")
     passages = [Passage(str(i), text, f"{i}.md", 0.0, i + 1) for i, text in enumerate(DOCUMENTS)]
     settings = Settings.from_env(environ={}, framework=framework, device="cpu")
     with Qwen3Reranker(model, device="cpu") as reranker:
-        ranked = pipeline_class(settings, reranker).rerank(QUERY, passages, 1)
+        ranked = stages_class(settings, reranker).rerank(QUERY, passages, 1)
     assert len(ranked) == 1, ranked
 
 

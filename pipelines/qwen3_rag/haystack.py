@@ -1,12 +1,12 @@
 """The pipeline composed with Haystack: a native retriever component over the shared retrieval
 layer, the ``Qwen3Ranker`` adapter, ``ChatPromptBuilder`` and Haystack's chat generators.
 
-`HaystackPipeline` is what `RagService` drives stage by stage (to time and show each stage);
+`HaystackStages` is what `RagService` drives stage by stage (to time and show each stage);
 `build_pipeline` connects the same components into one ``haystack.Pipeline`` for users who want
 to extend it, with our retriever or any retriever component of theirs (for example
 elasticsearch-haystack's ``ElasticsearchHybridRetriever``). The retriever component itself lives
-in ``haystack_integrations.components.retrievers.qwen3_rag`` (loadable from YAML without an
-allow-list) and is re-exported here.
+in ``haystack_integrations.components.retrievers.qwen3_rag`` (``pipelines/haystack_integrations``:
+loadable from YAML without an allow-list) and is re-exported here.
 """
 
 from __future__ import annotations
@@ -21,39 +21,43 @@ from haystack.dataclasses import ChatMessage
 from haystack.utils import ComponentDevice, Secret
 
 from haystack_integrations.components.rankers.qwen3 import Qwen3Ranker
-from haystack_integrations.components.retrievers.qwen3_rag import Qwen3RagRetriever, to_document, to_passage
-from haystack_integrations.components.retrievers.qwen3_rag.retriever import RetrievalMode
+from haystack_integrations.components.retrievers.qwen3_rag import (
+    Qwen3RagRetriever,
+    document_to_passage,
+    passage_to_document,
+)
 from qwen3_rerank import Qwen3Reranker
 from qwen3_rerank.extras import missing
 
 from .generation import QA_TEMPLATE, ranked_passages_answer, template_documents
 from .records import Passage
-from .retrieval import HybridRetriever
+from .retrieval import HybridRetriever, component_for
 from .settings import Settings
 
 __all__ = [
-    "HaystackPipeline",
+    "HaystackStages",
     "Qwen3RagRetriever",
-    "RetrievalMode",
     "build_generator",
     "build_pipeline",
-    "to_document",
-    "to_passage",
+    "document_to_passage",
+    "passage_to_document",
 ]
 
 
-class HaystackPipeline:
+class HaystackStages:
     """Reranking and generation with Haystack components, for `RagService`."""
 
     def __init__(self, settings: Settings, reranker: Qwen3Reranker) -> None:
         self.settings = settings
         self.ranker = Qwen3Ranker(reranker=reranker, top_k=settings.top_n, instruction=settings.instruction)
-        self.generation = _generation_pipeline(settings)
+        self.ranker.warm_up()  # as a haystack.Pipeline would: loading counts as load, not rerank
+        generation = Pipeline()
+        self.generation = generation if _add_generation(generation, settings) else None
 
     def rerank(self, question: str, passages: Sequence[Passage], top_n: int) -> list[Passage]:
-        documents = [to_document(passage) for passage in passages]
+        documents = [passage_to_document(passage) for passage in passages]
         ranked = self.ranker.run(query=question, documents=documents, top_k=top_n)["documents"]
-        return [to_passage(document, rank) for rank, document in enumerate(ranked, start=1)]
+        return [document_to_passage(document, rank) for rank, document in enumerate(ranked, start=1)]
 
     def close(self) -> None:
         self.ranker.close()
@@ -80,14 +84,13 @@ def build_pipeline(settings: Settings, retriever: HybridRetriever | Any, reranke
         >>> data = {"retriever": {"query": q}, "ranker": {"query": q}, "prompt_builder": {"question": q}}
         >>> pipeline.run(data)
     """
+    retriever = component_for(
+        retriever,
+        lambda hybrid: Qwen3RagRetriever(hybrid, top_k=settings.candidates),
+        lambda candidate: hasattr(candidate, "__haystack_output__"),
+        "a Haystack component with a 'documents' output (e.g. ElasticsearchHybridRetriever)",
+    )
     pipeline = Pipeline()
-    if isinstance(retriever, HybridRetriever):
-        retriever = Qwen3RagRetriever(retriever, top_k=settings.candidates)
-    elif not hasattr(retriever, "__haystack_output__"):
-        raise TypeError(
-            "retriever must be a qwen3_rag HybridRetriever or a Haystack component with a 'documents' "
-            f"output (e.g. ElasticsearchHybridRetriever); got {type(retriever).__name__}"
-        )
     pipeline.add_component("retriever", retriever)
     pipeline.add_component(
         "ranker", Qwen3Ranker(reranker=reranker, top_k=settings.top_n, instruction=settings.instruction)
@@ -99,12 +102,8 @@ def build_pipeline(settings: Settings, retriever: HybridRetriever | Any, reranke
             f"retriever {type(retriever).__name__} has no 'documents' output of list[Document] to rerank: "
             f"{error}"
         ) from error
-    generator = build_generator(settings)
-    if generator is not None:
-        pipeline.add_component("prompt_builder", _prompt_builder())
-        pipeline.add_component("llm", generator)
+    if _add_generation(pipeline, settings):
         pipeline.connect("ranker.documents", "prompt_builder.documents")
-        pipeline.connect("prompt_builder.prompt", "llm.messages")
     return pipeline
 
 
@@ -143,18 +142,15 @@ def _openai_key(settings: Settings) -> str:
     raise ValueError("--llm openai needs an API key (OPENAI_API_KEY) or a local endpoint (OPENAI_BASE_URL)")
 
 
-def _prompt_builder() -> ChatPromptBuilder:
-    return ChatPromptBuilder(
-        template=[ChatMessage.from_user(QA_TEMPLATE)], required_variables=["question", "documents"]
-    )
-
-
-def _generation_pipeline(settings: Settings) -> Pipeline | None:
+def _add_generation(pipeline: Pipeline, settings: Settings) -> bool:
+    """Add ``prompt_builder`` -> ``llm`` to ``pipeline``; False (nothing added) for ``llm="none"``."""
     generator = build_generator(settings)
     if generator is None:
-        return None
-    pipeline = Pipeline()
-    pipeline.add_component("prompt_builder", _prompt_builder())
+        return False
+    prompt_builder = ChatPromptBuilder(
+        template=[ChatMessage.from_user(QA_TEMPLATE)], required_variables=["question", "documents"]
+    )
+    pipeline.add_component("prompt_builder", prompt_builder)
     pipeline.add_component("llm", generator)
     pipeline.connect("prompt_builder.prompt", "llm.messages")
-    return pipeline
+    return True

@@ -2,16 +2,17 @@
 layer, the ``Qwen3Rerank`` postprocessor, ``RichPromptTemplate`` and LlamaIndex LLMs
 (``OpenAILike`` for OpenAI-compatible endpoints, ``HuggingFaceLLM`` for local models).
 
-`LlamaIndexPipeline` is what `RagService` drives stage by stage; `Qwen3RagRetriever` plugs the
-store into any LlamaIndex query engine, and `build_query_engine` composes a query engine from it
-or from any ``BaseRetriever`` of yours (e.g. ``VectorStoreIndex.from_vector_store(
-ElasticsearchStore(...)).as_retriever()``), with ``Qwen3Rerank`` and the configured LLM.
+`LlamaIndexStages` is what `RagService` drives stage by stage; `Qwen3RagLlamaIndexRetriever` (the
+twin of Haystack's ``Qwen3RagRetriever``) plugs the store into any LlamaIndex query engine, and
+`build_query_engine` composes a query engine from it or from any ``BaseRetriever`` of yours (e.g.
+``VectorStoreIndex.from_vector_store(ElasticsearchStore(...)).as_retriever()``), with
+``Qwen3Rerank`` and the configured LLM.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.llms import LLM, MockLLM
@@ -24,22 +25,19 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from llama_index.postprocessor.qwen3_rerank import Qwen3Rerank
 from qwen3_rerank import Qwen3Reranker
-from qwen3_rerank.config import check_positive
 from qwen3_rerank.extras import missing
 
 from .generation import QA_TEMPLATE, ranked_passages_answer, template_documents
 from .records import Passage
-from .retrieval import HybridRetriever
+from .retrieval import HybridRetriever, RetrievalMode, check_retrieval, component_for
 from .settings import Settings
 
-RetrievalMode = Literal["hybrid", "bm25", "dense"]
 
-
-class Qwen3RagRetriever(BaseRetriever):
+class Qwen3RagLlamaIndexRetriever(BaseRetriever):
     """Hybrid (BM25 + dense, RRF), BM25-only or dense-only retrieval from a qwen3-rag store.
 
     Example:
-        >>> retriever = Qwen3RagRetriever(RagService(Settings.from_env()).retriever, top_k=20)
+        >>> retriever = Qwen3RagLlamaIndexRetriever(RagService(Settings.from_env()).retriever, candidates=20)
         >>> retriever.retrieve("boiling point of water")
     """
 
@@ -47,32 +45,24 @@ class Qwen3RagRetriever(BaseRetriever):
         self,
         retriever: HybridRetriever,
         *,
-        top_k: int = 20,
+        candidates: int = 20,
         mode: RetrievalMode = "hybrid",
         sources: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
-        if mode not in ("hybrid", "bm25", "dense"):
-            raise ValueError(f"mode must be 'hybrid', 'bm25' or 'dense'; got {mode!r}")
-        check_positive("top_k", top_k)
+        check_retrieval(mode, candidates)
         super().__init__(**kwargs)
         self._hybrid = retriever
-        self._top_k = top_k
+        self._candidates = candidates
         self._mode = mode
         self._sources = list(sources) if sources else None
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        query, top_k, sources = query_bundle.query_str, self._top_k, self._sources
-        if self._mode == "bm25":
-            passages = self._hybrid.bm25(query, top_k, sources)
-        elif self._mode == "dense":
-            passages = self._hybrid.dense(query, top_k, sources)
-        else:
-            passages = self._hybrid.retrieve(query, top_k, sources).fused
-        return [to_node(passage) for passage in passages]
+        passages = self._hybrid.search(query_bundle.query_str, self._candidates, self._mode, self._sources)
+        return [passage_to_node(passage) for passage in passages]
 
 
-class LlamaIndexPipeline:
+class LlamaIndexStages:
     """Reranking and generation with LlamaIndex components, for `RagService`."""
 
     def __init__(self, settings: Settings, reranker: Qwen3Reranker) -> None:
@@ -84,8 +74,8 @@ class LlamaIndexPipeline:
     def rerank(self, question: str, passages: Sequence[Passage], top_n: int) -> list[Passage]:
         # A copy per call shares the loaded reranker and is safe under concurrent asks.
         postprocessor = self.postprocessor.model_copy(update={"top_n": top_n})
-        ranked = postprocessor.postprocess_nodes([to_node(p) for p in passages], query_str=question)
-        return [to_passage(node, rank) for rank, node in enumerate(ranked, start=1)]
+        ranked = postprocessor.postprocess_nodes([passage_to_node(p) for p in passages], query_str=question)
+        return [node_to_passage(node, rank) for rank, node in enumerate(ranked, start=1)]
 
     def close(self) -> None:
         self.postprocessor.close()
@@ -105,20 +95,19 @@ def build_query_engine(
     ``settings.llm``; with ``llm="none"`` the response holds no text, only the reranked
     ``source_nodes``.
 
-    ``retriever`` is our `HybridRetriever` (wrapped in `Qwen3RagRetriever`) or any LlamaIndex
-    ``BaseRetriever``.
+    ``retriever`` is our `HybridRetriever` (wrapped in `Qwen3RagLlamaIndexRetriever`) or any
+    LlamaIndex ``BaseRetriever``.
 
     Example:
         >>> engine = build_query_engine(settings, index.as_retriever(similarity_top_k=20), reranker)
         >>> engine.query("boiling point of water").source_nodes
     """
-    if isinstance(retriever, HybridRetriever):
-        retriever = Qwen3RagRetriever(retriever, top_k=settings.candidates)
-    elif not isinstance(retriever, BaseRetriever):
-        raise TypeError(
-            "retriever must be a qwen3_rag HybridRetriever or a LlamaIndex BaseRetriever; "
-            f"got {type(retriever).__name__}"
-        )
+    retriever = component_for(
+        retriever,
+        lambda hybrid: Qwen3RagLlamaIndexRetriever(hybrid, candidates=settings.candidates),
+        lambda candidate: isinstance(candidate, BaseRetriever),
+        "a LlamaIndex BaseRetriever",
+    )
     llm = build_llm(settings)
     synthesizer: BaseSynthesizer
     if llm is None:
@@ -137,7 +126,7 @@ def build_query_engine(
 
 
 # LlamaIndex's synthesizers fill {context_str} and {query_str} (the numbered-citation prompt of
-# `LlamaIndexPipeline` needs the passages one by one, which they do not give).
+# `LlamaIndexStages` needs the passages one by one, which they do not give).
 QA_TEMPLATE_LLAMAINDEX = (
     "Answer the question using only the context below. If it does not contain the answer, say that "
     "you do not know.\n\n{{ context_str }}\n\nQuestion: {{ query_str }}\nAnswer:"
@@ -187,7 +176,7 @@ def _chat_prompt(tokenizer: Any, messages: Sequence[ChatMessage]) -> str:
     )
 
 
-def to_node(passage: Passage) -> NodeWithScore:
+def passage_to_node(passage: Passage) -> NodeWithScore:
     metadata = {**passage.meta, "source": passage.source}
     # The reranker and the LLM read the text alone; metadata stays out of their prompts.
     node = TextNode(
@@ -200,7 +189,7 @@ def to_node(passage: Passage) -> NodeWithScore:
     return NodeWithScore(node=node, score=passage.score)
 
 
-def to_passage(scored: NodeWithScore, rank: int) -> Passage:
+def node_to_passage(scored: NodeWithScore, rank: int) -> Passage:
     metadata = dict(scored.node.metadata)
     source = str(metadata.pop("source", ""))
     return Passage(

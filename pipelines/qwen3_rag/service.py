@@ -15,11 +15,10 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence, Sized
+from collections.abc import Iterable, Sequence, Sized
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -27,7 +26,7 @@ from tqdm.auto import tqdm
 
 from qwen3_rerank.config import check_positive
 from qwen3_rerank.extras import missing
-from qwen3_rerank.reranker import best_first, share
+from qwen3_rerank.reranker import share
 
 from .embedding import Embedder
 from .ingest import Chunker, read_paths
@@ -42,13 +41,9 @@ if TYPE_CHECKING:
 # Chunks embedded and written together when indexing (bounds memory on large corpora).
 WRITE_BATCH_CHUNKS = 512
 
-RerankScores = Callable[[str, Sequence[str], "str | None"], list[float]]
-"""``score(question, texts, instruction) -> P(yes) per text``: a scorer outside the pipeline
-(the HTTP server's queue) that reranking goes through instead of calling the model itself."""
 
-
-class FrameworkPipeline(Protocol):
-    """The framework-specific half of a pipeline: rerank candidates, then answer from them."""
+class FrameworkStages(Protocol):
+    """The stages each framework's own components run: rerank candidates, then answer from them."""
 
     def rerank(self, question: str, passages: Sequence[Passage], top_n: int) -> list[Passage]: ...
 
@@ -62,7 +57,9 @@ class RagService:
 
     Models load lazily, on the first call that needs them, so `ping` and `document_count` stay
     cheap. A ``reranker`` passed in lends its config: the service opens its own handle on the same
-    weights (the core's registry counts it), so `close` leaves the caller's reranker open.
+    weights (the core's registry counts it), so `close` leaves the caller's reranker open. Its
+    handles are of its kind, so the server's `QueuedReranker` makes every reranking, by either
+    framework's component, go through the server's one queue.
 
     Args:
         settings: The pipeline's configuration (`Settings.from_env`).
@@ -78,14 +75,7 @@ class RagService:
         self._embedder: Embedder | None = None
         self._reranker: Qwen3Reranker | None = None if reranker is None else share(reranker)
         self._retriever: HybridRetriever | None = None
-        self._framework: FrameworkPipeline | None = None
-        self._rerank_scores: RerankScores | None = None
-
-    def route_reranking(self, score: RerankScores) -> None:
-        """Rerank through ``score`` from now on, e.g. the server's one queue in front of the
-        model, so that ``ask`` and the server's ``/v1/rerank`` never run two model calls at once
-        and share its limits. Generation still uses the chosen framework."""
-        self._rerank_scores = score
+        self._framework: FrameworkStages | None = None
 
     @property
     def embedder(self) -> Embedder:
@@ -114,11 +104,11 @@ class RagService:
             return self._retriever
 
     @property
-    def framework(self) -> FrameworkPipeline:
+    def framework(self) -> FrameworkStages:
         """The chosen framework's reranking and generation components."""
         with self._lock:
             if self._framework is None:
-                self._framework = _framework_pipeline(self.settings, self.reranker)
+                self._framework = framework_class(self.settings)(self.settings, self.reranker)
             return self._framework
 
     def index_documents(self, documents: Iterable[SourceText], *, show_progress: bool = False) -> IndexReport:
@@ -169,7 +159,7 @@ class RagService:
 
     def retrieve(self, question: str, *, candidates: int | None = None) -> Retrieval:
         """The hybrid retrieval stage alone (BM25, dense and fused lists, with timings)."""
-        return self.retriever.retrieve(question, top_k=candidates or self.settings.candidates)
+        return self.retriever.retrieve(question, candidates or self.settings.candidates)
 
     def ask(self, question: str, *, candidates: int | None = None, top_n: int | None = None) -> Answer:
         """Answer a question from the indexed passages, citing them as [1], [2], ...
@@ -185,7 +175,7 @@ class RagService:
         retrieval = self.retrieve(question, candidates=candidates)
         timings.update(retrieval.timings)
         started = time.perf_counter()
-        reranked = self._rerank(question, retrieval.fused, top_n) if retrieval.fused else []
+        reranked = self.framework.rerank(question, retrieval.fused, top_n) if retrieval.fused else []
         timings["rerank"] = time.perf_counter() - started
         started = time.perf_counter()
         text = self.framework.generate(question, reranked)
@@ -225,15 +215,6 @@ class RagService:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _rerank(self, question: str, passages: Sequence[Passage], top_n: int) -> list[Passage]:
-        if self._rerank_scores is None:
-            return self.framework.rerank(question, passages, top_n)
-        scores = self._rerank_scores(question, [p.text for p in passages], self.settings.instruction)
-        return [
-            dataclasses.replace(passages[index], score=scores[index], rank=rank)
-            for rank, index in enumerate(best_first(scores, top_n), start=1)
-        ]
-
     def _load_models(self) -> float:
         """Load the embedder, the reranker and the framework's components; the seconds it took
         (reported as their own stage, so a first question's rerank time is the reranking alone)."""
@@ -261,21 +242,17 @@ def _bulk(store: ChunkStore) -> contextlib.AbstractContextManager[None]:
     return store.bulk() if isinstance(store, BulkStore) else contextlib.nullcontext()
 
 
-def _framework_pipeline(settings: Settings, reranker: Qwen3Reranker) -> FrameworkPipeline:
-    return framework_class(settings)(settings, reranker)
-
-
-def framework_class(settings: Settings) -> type[FrameworkPipeline]:
-    """The chosen framework's pipeline class, imported only when chosen (each pulls in its own
+def framework_class(settings: Settings) -> type[FrameworkStages]:
+    """The chosen framework's stages, imported only when chosen (each pulls in its own
     dependencies); a missing framework names the extra that installs it."""
     try:
         if settings.framework == "haystack":
-            from .haystack import HaystackPipeline
+            from .haystack import HaystackStages
 
-            return HaystackPipeline
-        from .llamaindex import LlamaIndexPipeline
+            return HaystackStages
+        from .llamaindex import LlamaIndexStages
 
-        return LlamaIndexPipeline
+        return LlamaIndexStages
     except ModuleNotFoundError as error:
         if error.name is None or error.name.split(".")[0] not in {"haystack", "llama_index"}:
             raise

@@ -15,6 +15,8 @@ only thing removed), so its scores are unchanged.
 from __future__ import annotations
 
 import json
+import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -40,12 +42,27 @@ def format_body(query: str, document: str, instruction: str | None = None) -> st
     )
 
 
+# One text-only copy per loaded tokenizer: building it parses the whole vocabulary (seconds on a
+# busy CPU), and every handle on the same weights (each adapter opens one) reads the same tokenizer.
+_TEXT_ONLY: weakref.WeakKeyDictionary[PreTrainedTokenizerBase, Tokenizer] = weakref.WeakKeyDictionary()
+_TEXT_ONLY_LOCK = threading.Lock()
+
+
 def text_only_tokenizer(tokenizer: PreTrainedTokenizerBase) -> Tokenizer:
-    """The tokenizer's normalizer, pre-tokenizer and BPE model without its added tokens.
+    """The tokenizer's normalizer, pre-tokenizer and BPE model without its added tokens (built once
+    per tokenizer object and shared: it is only read).
 
     Whatever a user writes, this tokenizer can only produce ordinary vocabulary ids: control
     strings such as ``<|im_start|>`` are spelled out in byte-level pieces.
     """
+    with _TEXT_ONLY_LOCK:
+        text_only = _TEXT_ONLY.get(tokenizer)
+        if text_only is None:
+            text_only = _TEXT_ONLY[tokenizer] = _without_added_tokens(tokenizer)
+        return text_only
+
+
+def _without_added_tokens(tokenizer: PreTrainedTokenizerBase) -> Tokenizer:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
         raise TypeError(

@@ -227,6 +227,14 @@ class Qwen3Reranker:
 
     # -----------------------------------------------------------------------------------------
 
+    def share(self, **settings: Any) -> Qwen3Reranker:
+        """Another handle on these weights (``settings`` given must agree with this config).
+
+        The adapters open their handles through this (via `share`), so a subclass that scores
+        elsewhere, such as the server's queue, returns one of its own kind and they score there too.
+        """
+        return Qwen3Reranker(**settings, config=self.config, registry=self.registry)
+
     def close(self) -> None:
         """Release this reranker's hold on the shared weights (freed when no one else holds them)."""
         self._model = None
@@ -368,10 +376,10 @@ def share(reranker: Qwen3Reranker | None, **settings: Any) -> Qwen3Reranker:
     """A new handle on ``reranker``'s weights (its config and registry; ``settings`` given must
     agree with them), or, without one, a reranker built from ``settings``. Each handle is closed by
     whoever opened it; the registry frees the weights when the last one is."""
-    base = config_of(reranker)
-    if reranker is None or base is None:
+    if reranker is None:
         return Qwen3Reranker(**settings)
-    return Qwen3Reranker(**settings, config=base, registry=reranker.registry)
+    config_of(reranker)  # a clear TypeError for anything but a Qwen3Reranker
+    return reranker.share(**settings)
 
 
 def config_of(reranker: Qwen3Reranker | None) -> RerankerConfig | None:

@@ -15,7 +15,7 @@ from llama_index.postprocessor.qwen3_rerank import Qwen3Rerank
 from qwen3_rag import RagService
 from qwen3_rag.haystack import Qwen3RagRetriever as HaystackRetriever
 from qwen3_rag.haystack import build_pipeline
-from qwen3_rag.llamaindex import Qwen3RagRetriever as LlamaIndexRetriever
+from qwen3_rag.llamaindex import Qwen3RagLlamaIndexRetriever as LlamaIndexRetriever
 from qwen3_rag.llamaindex import build_query_engine
 from qwen3_rag.testing import SAMPLES_DIR, offline_settings
 
@@ -57,7 +57,7 @@ def test_a_whole_haystack_pipeline_retrieves_and_reranks(service: RagService) ->
 
 
 def test_llamaindex_retriever_feeds_the_qwen3_postprocessor(service: RagService) -> None:
-    retriever = LlamaIndexRetriever(service.retriever, top_k=6)
+    retriever = LlamaIndexRetriever(service.retriever, candidates=6)
     nodes = retriever.retrieve("Who first walked on the Moon?")
     assert len(nodes) == 6
     assert nodes[0].node.metadata["source"].endswith(".md") or nodes[0].node.metadata["source"].endswith(

@@ -82,7 +82,7 @@ def test_dense_retrieval_finds_a_paraphrase_without_shared_words(
 ) -> None:
     with RagService(settings_for(tmp_path, tiny_qwen3_dir)) as service:
         service.index_paths([SAMPLES_DIR])
-        dense = service.retriever.dense("biggest creature ever", top_k=3)
+        dense = service.retriever.dense("biggest creature ever", candidates=3)
     assert dense[0].source.endswith("animals.md")
 
 

@@ -161,9 +161,9 @@ async def _start_rag(state: ServerState, rag_factory: RagFactory | None) -> None
         state.rag_error = "no pipeline configured"
         return
     try:
-        state.rag = await asyncio.to_thread(rag_factory, settings, state.reranker)
-        if route_reranking := getattr(state.rag, "route_reranking", None):
-            route_reranking(state.scheduler.score_from_thread)  # one queue for every model call
+        # The pipeline opens its own handles from this one: all of them score through the queue.
+        with state.scheduler.queued_reranker() as reranker:
+            state.rag = await asyncio.to_thread(rag_factory, settings, reranker)
     except Exception as error:
         if settings.rag == "on":
             raise

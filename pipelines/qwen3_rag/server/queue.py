@@ -31,14 +31,16 @@ import contextvars
 import functools
 import threading
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from starlette.requests import Request
 
-from qwen3_rerank import PreparedRequest, Qwen3Reranker
+from qwen3_rerank import PreparedRequest, Qwen3Reranker, RerankResult
+from qwen3_rerank.config import check_positive
+from qwen3_rerank.reranker import best_first
 
 from .settings import ServerSettings
 
@@ -369,8 +371,41 @@ class RerankScheduler:
             scores.extend(_wait(future, abandoned))
         return scores
 
+    def queued_reranker(self) -> QueuedReranker:
+        """A handle on the model whose scoring goes through this queue (close it when done)."""
+        return QueuedReranker(self, config=self.reranker.config, registry=self.reranker.registry)
+
     async def stop(self) -> None:
         await self.batcher.stop()
+
+
+class QueuedReranker(Qwen3Reranker):
+    """A `Qwen3Reranker` handle for worker threads whose ``score`` and ``rerank`` join the
+    scheduler's queue instead of calling the model; the handles the adapters open from it
+    (`share`) are queued too. Scores equal the core's; ``RerankResult.windows`` reads 1."""
+
+    def __init__(self, scheduler: RerankScheduler, **settings: Any) -> None:
+        super().__init__(**settings)
+        self.scheduler = scheduler
+
+    def share(self, **settings: Any) -> QueuedReranker:
+        return QueuedReranker(self.scheduler, **settings, config=self.config, registry=self.registry)
+
+    def score(self, query: str, documents: Iterable[str], instruction: str | None = None) -> list[float]:
+        return self.scheduler.score_from_thread(query, list(documents), instruction)
+
+    def rerank(
+        self,
+        query: str,
+        documents: Iterable[str],
+        top_n: int | None = None,
+        instruction: str | None = None,
+    ) -> list[RerankResult]:
+        if top_n is not None:
+            check_positive("top_n", top_n)
+        documents = list(documents)
+        scores = self.score(query, documents, instruction)
+        return [RerankResult(index, scores[index], documents[index]) for index in best_first(scores, top_n)]
 
 
 def _wait(future: concurrent.futures.Future[list[float]], abandoned: threading.Event | None) -> list[float]:

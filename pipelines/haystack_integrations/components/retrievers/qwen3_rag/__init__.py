@@ -4,6 +4,6 @@ It lives in the ``haystack_integrations`` namespace, which Haystack trusts when 
 pipeline from YAML, so pipelines that use it load without ``allowed_modules``.
 """
 
-from .retriever import Qwen3RagRetriever, to_document, to_passage
+from .retriever import Qwen3RagRetriever, document_to_passage, passage_to_document
 
-__all__ = ["Qwen3RagRetriever", "to_document", "to_passage"]
+__all__ = ["Qwen3RagRetriever", "document_to_passage", "passage_to_document"]

@@ -3,23 +3,21 @@ qwen3-rag store, as a Haystack component.
 
 The retrieval itself is the shared, framework-neutral layer (`qwen3_rag.retrieval`); this module
 only turns its passages into Haystack ``Document``s and carries the configuration that
-``to_dict``/``from_dict`` round-trip (secrets are read from the environment again).
+``to_dict``/``from_dict`` round-trip (secrets are read from the environment again). It belongs to
+the pipelines layer (it lives under ``pipelines/``), beside `qwen3_rag.llamaindex`'s twin.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
 
 from qwen3_rag.embedding import Embedder
 from qwen3_rag.records import Passage
-from qwen3_rag.retrieval import HybridRetriever
+from qwen3_rag.retrieval import HybridRetriever, RetrievalMode, check_retrieval
 from qwen3_rag.settings import Settings
 from qwen3_rag.stores import open_store
-from qwen3_rerank.config import check_positive
-
-RetrievalMode = Literal["hybrid", "bm25", "dense"]
 
 
 @component
@@ -49,9 +47,7 @@ class Qwen3RagRetriever:
     ) -> None:
         if (retriever is None) == (settings is None):
             raise ValueError("pass exactly one of retriever= (a HybridRetriever) or settings= (a Settings)")
-        if mode not in ("hybrid", "bm25", "dense"):
-            raise ValueError(f"mode must be 'hybrid', 'bm25' or 'dense'; got {mode!r}")
-        check_positive("top_k", top_k)
+        check_retrieval(mode, top_k, name="top_k")
         self.settings = settings if settings is not None else retriever.settings  # type: ignore[union-attr]
         self.top_k = top_k
         self.mode = mode
@@ -86,17 +82,11 @@ class Qwen3RagRetriever:
         """Candidates for ``query``, best first; ``sources`` restricts them to those files."""
         self.warm_up()
         assert self._retriever is not None  # built by warm_up
-        top_k = top_k or self.top_k
-        if self.mode == "bm25":
-            passages = self._retriever.bm25(query, top_k, sources)
-        elif self.mode == "dense":
-            passages = self._retriever.dense(query, top_k, sources)
-        else:
-            passages = self._retriever.retrieve(query, top_k, sources).fused
-        return {"documents": [to_document(passage) for passage in passages]}
+        passages = self._retriever.search(query, top_k or self.top_k, self.mode, sources)
+        return {"documents": [passage_to_document(passage) for passage in passages]}
 
 
-def to_document(passage: Passage) -> Document:
+def passage_to_document(passage: Passage) -> Document:
     return Document(
         id=passage.id,
         content=passage.text,
@@ -105,7 +95,7 @@ def to_document(passage: Passage) -> Document:
     )
 
 
-def to_passage(document: Document, rank: int) -> Passage:
+def document_to_passage(document: Document, rank: int) -> Passage:
     meta = dict(document.meta)
     source = str(meta.pop("source", ""))
     return Passage(document.id, document.content or "", source, float(document.score or 0.0), rank, meta)
