@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from qwen3_rerank import Qwen3Reranker
 from qwen3_rerank.cli import Device, DTypeOption, RerankerModel, Sets, settings_overrides
 
 from ..cli import IndexLayout
@@ -62,6 +61,8 @@ def serve(
         from .settings import ServerSettings
     except ImportError as error:
         raise ImportError(f"the server needs {error.name}: pip install 'qwen3-rerank[server]'") from error
+    from qwen3_rerank import Qwen3Reranker  # torch and transformers: only once serving
+
     settings = ServerSettings.from_env(**settings_overrides(ServerSettings, arguments))
     pipeline = partial(build_rag_pipeline, index_layout=index_layout)  # /v1/ask's own settings
     # Loaded before uvicorn starts, so a model that cannot load is one line, not a failed lifespan.
