@@ -20,6 +20,10 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "sentence_transformers": "rag",
     "bs4": "rag",
     "pypdf": "rag",
+    "semantic_text_splitter": "rag",
+    "bm25s": "rag",
+    "Stemmer": "rag",
+    "usearch": "rag",
     "ir_measures": "eval",
     "matplotlib": "eval",
     "fastapi": "server",
@@ -32,6 +36,8 @@ def install_hint(error: ImportError) -> str | None:
     of our extras installs it."""
     name = getattr(error, "name", None) or ""
     extra = EXTRA_OF_MODULE.get(name.split(".")[0])
+    if extra == "rag":  # the pipelines' framework-neutral half, installed through the README's rows
+        return "pip install 'qwen3-rerank[haystack-pipelines]' (or [llamaindex-pipelines])"
     return f"pip install 'qwen3-rerank[{extra}]'" if extra else None
 
 

@@ -99,3 +99,14 @@ def test_a_failure_is_one_line_without_a_traceback(
     assert "Traceback" not in result.output
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
     assert expected in lines[0]
+
+
+@pytest.mark.parametrize("module", ["sentence_transformers", "bm25s", "usearch", "semantic_text_splitter"])
+def test_a_missing_pipelines_package_suggests_an_extra_of_the_readme_table(module: str) -> None:
+    from qwen3_rerank.extras import install_hint
+
+    hint = install_hint(ModuleNotFoundError(f"No module named {module!r}", name=module))
+    assert hint == "pip install 'qwen3-rerank[haystack-pipelines]' (or [llamaindex-pipelines])"
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    assert "`pip install 'qwen3-rerank[llamaindex-pipelines]'`" in readme
+    assert "'qwen3-rerank[haystack-pipelines]'" in readme and "qwen3-rerank[rag]" not in readme
