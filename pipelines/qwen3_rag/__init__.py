@@ -6,12 +6,33 @@ Example:
     >>> with RagService(Settings.from_env()) as service:
     ...     service.index_paths([Path("docs/")])
     ...     print(service.ask("How do I configure TLS?").answer)
+
+The names below load on first use: the ``qwen3-rerank`` CLI imports ``qwen3_rag.cli`` on every
+start, and must list its commands without importing the service and, through it, torch.
 """
 
-from .records import Answer, Chunk, IndexReport, Passage, Skipped, SourceText
-from .service import RagService
-from .settings import Settings
-from .stores import StoreError
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .records import Answer, Chunk, IndexReport, Passage, Skipped, SourceText
+    from .service import RagService
+    from .settings import Settings
+    from .stores import StoreError
+
+_EXPORTS = {
+    "Answer": ".records",
+    "Chunk": ".records",
+    "IndexReport": ".records",
+    "Passage": ".records",
+    "RagService": ".service",
+    "Settings": ".settings",
+    "Skipped": ".records",
+    "SourceText": ".records",
+    "StoreError": ".stores",
+}
 
 __all__ = [
     "Answer",
@@ -24,3 +45,13 @@ __all__ = [
     "SourceText",
     "StoreError",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -8,12 +8,13 @@ the ``qwen3-rerank`` typer app through the ``qwen3_rerank.cli`` entry point.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,6 +22,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from qwen3_rerank.cli import (
+    MODEL_OPTIONS,
     Device,
     DTypeOption,
     Instruction,
@@ -30,9 +32,10 @@ from qwen3_rerank.cli import (
     settings_overrides,
 )
 
-from .records import Answer, IndexReport, Passage
-from .service import RagService, framework_class
 from .settings import Backend, Framework, Fusion, IndexLayoutChoice, LlmKind, Settings
+
+if TYPE_CHECKING:  # the service, and through it torch, loads inside the commands that run it
+    from .records import Answer, IndexReport, Passage
 
 console = Console()
 errors = Console(stderr=True)
@@ -74,6 +77,7 @@ IndexLayout = Annotated[
 
 def register(app: typer.Typer) -> None:
     """Add ``index``, ``ask`` and ``eval`` to the ``qwen3-rerank`` app."""
+    MODEL_OPTIONS["embedding model"] = "--embedding-model or QWEN3_RAG_EMBEDDING_MODEL"
     app.command("index")(index)
     app.command("ask")(ask)
     app.command("eval")(evaluate)
@@ -99,6 +103,8 @@ def index(
     if missing:
         raise FileNotFoundError(f"no such file or directory: {', '.join(missing)}")
     settings = _settings(locals())
+    from .service import RagService
+
     with RagService(settings) as service:
         service.ping()
         report = service.index_paths(paths, show_progress=errors.is_terminal)
@@ -143,7 +149,9 @@ def ask(
     sets: Sets = None,
 ) -> None:
     """Answer a question from the indexed documents, citing the passages it used."""
-    settings = _settings(locals())
+    settings = _with_installed_framework(_settings(locals()))
+    from .service import RagService, framework_class
+
     framework_class(settings)  # a missing framework fails first, naming the extra to install
     with RagService(settings) as service:
         if service.document_count() == 0:
@@ -190,15 +198,15 @@ def evaluate(
     sets: Sets = None,
 ) -> None:
     """Measure nDCG@10, MRR@10, Recall@10/100 and time per query of each retrieval stage."""
-    from .evaluation import parse_stages, run_evaluation
-    from .report import print_table, write_reports
-
     if not dataset_dir.is_dir():
         raise FileNotFoundError(
             f"no dataset folder {str(dataset_dir)!r}: give a BEIR folder with corpus.jsonl"
         )
+    from .evaluation import parse_stages, run_evaluation
+    from .report import print_table, write_reports
+
     chosen = parse_stages(stages)
-    settings = _settings(locals())
+    settings = _with_installed_framework(_settings(locals()))
     result = run_evaluation(
         dataset_dir,
         settings,
@@ -218,6 +226,27 @@ def _settings(arguments: dict[str, Any]) -> Settings:
     """Settings from a command's arguments (named like the settings), ``--set`` and the environment."""
     _configure_logging()
     return Settings.from_env(**settings_overrides(Settings, arguments))
+
+
+# The package that each framework's pipeline needs (llama_index alone is also our namespace).
+FRAMEWORK_PACKAGES: dict[str, str] = {"haystack": "haystack", "llamaindex": "llama_index.core"}
+
+
+def _with_installed_framework(settings: Settings) -> Settings:
+    """``settings``, with the framework that is installed when none was chosen (by
+    ``--framework`` or ``QWEN3_RAG_FRAMEWORK``) and the default's is not: a LlamaIndex-only
+    environment then works as it is. A chosen framework stays, and fails naming its extra."""
+    if "framework" in settings.model_fields_set or _installed(FRAMEWORK_PACKAGES[settings.framework]):
+        return settings
+    installed = [name for name, package in FRAMEWORK_PACKAGES.items() if _installed(package)]
+    return settings.replace(framework=installed[0]) if installed else settings
+
+
+def _installed(package: str) -> bool:
+    try:
+        return importlib.util.find_spec(package) is not None
+    except ModuleNotFoundError:  # a missing parent package
+        return False
 
 
 def _configure_logging() -> None:

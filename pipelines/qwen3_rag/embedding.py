@@ -48,8 +48,8 @@ class Embedder:
                 self.model_name, device=self.device, **offline_options(self.model_name)
             )
         except OSError as error:
-            setting = "--embedding-model or QWEN3_RAG_EMBEDDING_MODEL"
-            raise load_failure("embedding model", self.model_name, error, setting) from error
+            fix = "Pass model= a sentence-transformers model id or directory"
+            raise load_failure("embedding model", self.model_name, error, fix) from error
 
     @property
     def dimension(self) -> int:

@@ -78,3 +78,21 @@ def _wait_until_started(server: Any, thread: threading.Thread, timeout: float) -
         if time.monotonic() > deadline:
             raise RuntimeError(f"the server did not start within {timeout} s")
         time.sleep(0.05)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m qwen3_rag.testing embedder-path``: print the offline embedder's directory, for
+    ``export QWEN3_RAG_EMBEDDING_MODEL=...``; exits non-zero, saying what to install, without it."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Offline helpers for the pipelines.")
+    parser.add_argument("command", choices=["embedder-path"], help="print the all-MiniLM-L6-v2 directory")
+    parser.parse_args(argv)
+    try:
+        print(minilm_model_dir())
+    except RuntimeError as error:
+        parser.exit(1, f"error: {error}\n")
+
+
+if __name__ == "__main__":
+    main()

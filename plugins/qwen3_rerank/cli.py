@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 from typer.core import TyperGroup
 
 from . import __version__
 from .extras import with_install_hint
 from .settings import DType, RerankerSettings, SettingsBase
+
+# What a command-line user changes when a model cannot be loaded, by the error's `what` (the
+# library's own error names its argument, ``model=``). Parts that load other models add theirs.
+MODEL_OPTIONS: dict[str, str] = {"reranker": "--reranker-model or QWEN3_RERANK_MODEL"}
 
 # Failures the command line already reports well: exits, Ctrl-C, and usage errors (`ClickException`,
 # reached through `BadParameter`'s bases whether typer vendors click or not).
@@ -40,8 +43,17 @@ class _OneLineErrors(TyperGroup):
         except Exception as error:
             if ctx.meta.get("qwen3.debug"):
                 raise
-            typer.echo(f"Error: {_one_line(error)}", err=True)
+            typer.echo(f"Error: {_one_line(in_cli_words(error))}", err=True)
             raise typer.Exit(1) from error
+
+
+def in_cli_words(error: Exception) -> Exception:
+    """``error``, with a model's load failure telling the flag and variable to set instead of
+    the library argument."""
+    loading = sys.modules.get(f"{__package__}.loading")  # imported by whatever raised one, if any
+    if loading and isinstance(error, loading.ModelLoadError) and error.what in MODEL_OPTIONS:
+        return error.advise(f"Set {MODEL_OPTIONS[error.what]}")
+    return error
 
 
 app = typer.Typer(
@@ -52,8 +64,6 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-errors = Console(stderr=True)
-
 # Options shared by every command that loads a reranker (`rerank`, `ask`, `eval`, `serve`); unset
 # values fall through to the environment and .env (docs/configuration.md).
 RerankerModel = Annotated[
@@ -108,16 +118,30 @@ def _root(
     """Rerank documents with Qwen3-Reranker, and run retrieval pipelines built on it."""
     ctx.meta["qwen3.debug"] = debug
     if not sys.stderr.isatty():  # progress bars are for people at a terminal, not for logs
+        _hide_progress_bars()
+
+
+def _hide_progress_bars() -> None:
+    """Hide Hugging Face's download and loading bars without importing transformers to say so:
+    the variable is read when huggingface_hub is first imported (transformers follows it); a
+    process that has already imported them is told directly."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "huggingface_hub" in sys.modules:
         import huggingface_hub.utils
-        import transformers.utils.logging
 
         huggingface_hub.utils.disable_progress_bars()
+    if "transformers" in sys.modules:
+        import transformers.utils.logging
+
         transformers.utils.logging.disable_progress_bar()
 
 
-def read_documents(source: str) -> list[str]:
+def read_documents(source: str) -> list[str | dict[str, Any]]:
     """Documents from a file or ``-`` (stdin): a JSON list of strings, JSON Lines with a ``text``
-    field, or plain text with one document per non-blank line."""
+    field, or plain text with one document per non-blank line.
+
+    A JSON Lines record comes back whole, so that its other fields (an ``id``) reach the output;
+    `text_of` gives any document's text."""
     if source == "-" and sys.stdin.isatty():
         raise ValueError(
             "no documents: give a file after the query, or pipe them in (... | qwen3-rerank rerank QUERY)"
@@ -140,9 +164,14 @@ def read_documents(source: str) -> list[str]:
     lines = [line for line in raw.splitlines() if line.strip()]
     if all(line.lstrip().startswith("{") for line in lines):
         return [
-            _text_of(_json(line, f"{source}, line {number}"), number) for number, line in enumerate(lines, 1)
+            _record(_json(line, f"{source}, line {number}"), number) for number, line in enumerate(lines, 1)
         ]
     return lines
+
+
+def text_of(document: str | dict[str, Any]) -> str:
+    """The text of a document as `read_documents` returns it."""
+    return document if isinstance(document, str) else document["text"]
 
 
 @app.command()
@@ -171,17 +200,22 @@ def rerank(
 
     Example: qwen3-rerank rerank "capital of France" docs.txt --top-n 3
     """
-    from . import Qwen3Reranker
-
-    texts = read_documents(documents)
+    records = read_documents(documents)
     long_documents = "window" if window else None
     settings = RerankerSettings.from_env(**settings_overrides(RerankerSettings, locals()))
     show_progress = not as_json and sys.stderr.isatty()
+    from . import Qwen3Reranker  # torch and transformers load here, after the arguments are checked
+
     with Qwen3Reranker(config=settings.reranker_config(), show_progress=show_progress) as reranker:
-        results = reranker.rerank(query, texts, top_n=top_n)
+        results = reranker.rerank(query, [text_of(record) for record in records], top_n=top_n)
     if as_json:
-        typer.echo(json.dumps([vars(result) for result in results], ensure_ascii=False, indent=2))
+        # Each result's document is the input as given: a string, or the whole JSON Lines record.
+        ranked = [vars(result) | {"document": records[result.index]} for result in results]
+        typer.echo(json.dumps(ranked, ensure_ascii=False, indent=2))
         return
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=f"Reranked for: {query}")
     for column, justify in (("rank", "right"), ("score", "right"), ("index", "right"), ("document", "left")):
         table.add_column(column, justify=justify)
@@ -203,10 +237,10 @@ def _json(text: str, where: str) -> Any:
         raise ValueError(f"{where} is not valid JSON: {error}") from error
 
 
-def _text_of(record: Any, number: int) -> str:
+def _record(record: Any, number: int) -> dict[str, Any]:
     if not isinstance(record, dict) or not isinstance(record.get("text"), str):
         raise ValueError(f"JSON Lines record {number} has no string field 'text'")
-    return record["text"]
+    return record
 
 
 def _reason(error: BaseException) -> str:

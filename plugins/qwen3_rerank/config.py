@@ -17,12 +17,13 @@ import dataclasses
 import typing
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
+if TYPE_CHECKING:  # torch is imported where a device or dtype is resolved: the CLI parses without it
+    import torch
 
 DEFAULT_MODEL = "Qwen/Qwen3-Reranker-0.6B"
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPE_NAMES = ("float32", "bfloat16", "float16")
 DType = Literal["auto", "float32", "bfloat16", "float16"]
 LongDocuments = Literal["truncate", "window"]
 
@@ -262,6 +263,8 @@ def dtype_name(dtype: torch.dtype) -> str:
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """``None`` picks CUDA, then Apple MPS, then the CPU; a bare ``"cuda"`` gets its index
     (the current device, ``cuda:0`` without a GPU), so spellings of one GPU compare equal."""
+    import torch
+
     if device is None:
         if torch.cuda.is_available():
             device = "cuda"
@@ -283,15 +286,17 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
     """A ``torch.dtype`` from a name (``"bfloat16"``, ``"torch.bfloat16"``), a dtype, or ``None``/
     ``"auto"`` for the device's best: float32 on CPU, bfloat16 on CUDA (float16 where unsupported),
     float16 on MPS."""
+    import torch
+
     if isinstance(dtype, torch.dtype):
-        if dtype not in DTYPES.values():
-            raise ValueError(f"dtype must be one of {sorted(DTYPES)}; got {dtype}.")
+        if dtype_name(dtype) not in DTYPE_NAMES:
+            raise ValueError(f"dtype must be one of {sorted(DTYPE_NAMES)}; got {dtype}.")
         return dtype
     if dtype is not None and dtype != "auto":
         name = str(dtype).removeprefix("torch.")
-        if name not in DTYPES:
-            raise ValueError(f"dtype must be one of {sorted(DTYPES)} or 'auto'; got {dtype!r}.")
-        return DTYPES[name]
+        if name not in DTYPE_NAMES:
+            raise ValueError(f"dtype must be one of {sorted(DTYPE_NAMES)} or 'auto'; got {dtype!r}.")
+        return getattr(torch, name)
     if device.type == "cuda":
         supported = not torch.cuda.is_available() or torch.cuda.is_bf16_supported()
         return torch.bfloat16 if supported else torch.float16

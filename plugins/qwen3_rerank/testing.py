@@ -14,6 +14,11 @@ Example:
 from __future__ import annotations
 
 import importlib.resources
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -91,8 +96,36 @@ def build_qwen3_tokenizer() -> Qwen2Tokenizer:
 def save_qwen3_tokenizer(path: str | Path) -> Path:
     """Build the Qwen3 tokenizer and save it under ``path``; returns ``path``."""
     path = Path(path)
-    build_qwen3_tokenizer().save_pretrained(path)
+    tokenizer = build_qwen3_tokenizer()
+    with _written_whole(path) as staging:
+        tokenizer.save_pretrained(staging)
     return path
+
+
+@contextmanager
+def _written_whole(path: Path) -> Iterator[Path]:
+    """A staging directory next to ``path`` that becomes ``path`` only once the block has
+    written everything, so that a failure (a missing package, a full disk, Ctrl-C) never leaves a
+    half-written model (weights without a tokenizer) for a later run to trip over. A previous
+    model at ``path`` is replaced; a directory holding anything else is refused."""
+    path = Path(path).expanduser()
+    if path.is_dir() and any(path.iterdir()) and not (path / "config.json").is_file():
+        raise FileExistsError(
+            f"{str(path)!r} holds files that are not a saved model: choose another directory"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield staging
+        if path.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+            os.replace(path, retired / path.name)
+            os.replace(staging, path)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(staging, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def random_qwen3_config(
@@ -140,11 +173,13 @@ def save_random_qwen3(
     ``initializer_range=0.2`` so that scores spread over (0, 1) instead of all sitting near 0.5.
     """
     path = Path(path)
+    # The tokenizer first: it is what fails without the `offline` extra, before any weights exist.
+    tokenizer = Qwen2Tokenizer.from_pretrained(tokenizer_path) if tokenizer_path else build_qwen3_tokenizer()
     torch.manual_seed(seed)
     model = Qwen3ForCausalLM(random_qwen3_config(**shape)).eval()
-    model.save_pretrained(path)
-    tokenizer = Qwen2Tokenizer.from_pretrained(tokenizer_path) if tokenizer_path else build_qwen3_tokenizer()
-    tokenizer.save_pretrained(path)
+    with _written_whole(path) as staging:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
     return path
 
 
@@ -158,13 +193,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hidden-size", type=int, default=64)
     parser.add_argument("--intermediate-size", type=int, default=128)
     arguments = parser.parse_args(argv)
-    save_random_qwen3(
-        arguments.path,
-        layers=arguments.layers,
-        hidden_size=arguments.hidden_size,
-        intermediate_size=arguments.intermediate_size,
-        initializer_range=0.2,
-    )
+    try:
+        save_random_qwen3(
+            arguments.path,
+            layers=arguments.layers,
+            hidden_size=arguments.hidden_size,
+            intermediate_size=arguments.intermediate_size,
+            initializer_range=0.2,
+        )
+    except (RuntimeError, OSError) as error:  # one line naming the fix, and a non-zero exit
+        parser.exit(1, f"error: {error}\n")
     print(f"Saved a random Qwen3 reranker (meaningless scores) to {arguments.path}")
 
 

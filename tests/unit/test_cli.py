@@ -46,6 +46,16 @@ def test_documents_from_stdin_as_json(tiny_qwen3_dir, expected, stdin):
     assert [item["index"] for item in json.loads(result.stdout)] == [r.index for r in expected][:2]
 
 
+def test_json_lines_records_come_back_whole(tiny_qwen3_dir, expected):
+    records = [{"id": f"doc-{i}", "text": d, "score": 0.5} for i, d in enumerate(DOCUMENTS)]
+    stdin = "\n".join(json.dumps(record) for record in records)
+    result = invoke(tiny_qwen3_dir, "-", "--json", stdin=stdin)
+    assert result.exit_code == 0, result.output
+    ranked = json.loads(result.stdout)
+    assert [item["document"] for item in ranked] == [records[r.index] for r in expected]
+    assert [item["score"] for item in ranked] == pytest.approx([r.score for r in expected], abs=1e-6)
+
+
 def test_table_output_lists_every_document(tiny_qwen3_dir, tmp_path):
     documents = tmp_path / "docs.txt"
     documents.write_text("\n".join(DOCUMENTS))

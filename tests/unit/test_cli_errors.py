@@ -42,7 +42,11 @@ def env(indexed_store: Path, tiny_qwen3_dir: Path) -> dict[str, str]:
 CASES = {
     # command: (missing model, missing file, malformed input), each (arguments, stdin, expected words)
     "rerank": [
-        (["rerank", "q", "-", "--model", MISSING], "a document", "there is no directory '/no/such/model'"),
+        (
+            ["rerank", "q", "-", "--model", MISSING],
+            "a document",
+            "there is no directory '/no/such/model'. Set --reranker-model or QWEN3_RERANK_MODEL.",
+        ),
         (["rerank", "q", "/no/such/docs.txt"], None, "cannot read the documents '/no/such/docs.txt'"),
         (["rerank", "q", "-"], '["unclosed', "is not valid JSON"),
         (["rerank", "q", "-"], '{"id": 1}\n{"id": 2}', "JSON Lines record 1 has no string field 'text'"),
@@ -52,7 +56,7 @@ CASES = {
         (
             ["index", str(SAMPLES_DIR / "water.md"), "--set", f"embedding_model={MISSING}"],
             None,
-            "no directory",
+            "no directory '/no/such/model'. Set --embedding-model or QWEN3_RAG_EMBEDDING_MODEL.",
         ),
         (["index", "/no/such/folder"], None, "no such file or directory: /no/such/folder"),
         (["index", str(SAMPLES_DIR), "--set", "chunk_size=many"], None, "chunk_size (QWEN3_RAG_CHUNK_SIZE)"),
@@ -68,7 +72,11 @@ CASES = {
         (["eval", str(BEIR_DIR), "--stages", "bm25,magic"], None, "magic"),
     ],
     "serve": [
-        (["serve", "--model", MISSING, "--rag", "off"], None, "there is no directory '/no/such/model'"),
+        (
+            ["serve", "--model", MISSING, "--rag", "off"],
+            None,
+            "there is no directory '/no/such/model'. Set --reranker-model or QWEN3_RERANK_MODEL.",
+        ),
         (["serve", "--sample-corpus", "/no/such/corpus"], None, "sample_corpus (QWEN3_SERVER_SAMPLE_CORPUS)"),
         (["serve", "--set", "queue_size=-3"], None, "queue_size (QWEN3_SERVER_QUEUE_SIZE)"),
     ],
@@ -91,3 +99,14 @@ def test_a_failure_is_one_line_without_a_traceback(
     assert "Traceback" not in result.output
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
     assert expected in lines[0]
+
+
+@pytest.mark.parametrize("module", ["sentence_transformers", "bm25s", "usearch", "semantic_text_splitter"])
+def test_a_missing_pipelines_package_suggests_an_extra_of_the_readme_table(module: str) -> None:
+    from qwen3_rerank.extras import install_hint
+
+    hint = install_hint(ModuleNotFoundError(f"No module named {module!r}", name=module))
+    assert hint == "pip install 'qwen3-rerank[haystack-pipelines]' (or [llamaindex-pipelines])"
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    assert "`pip install 'qwen3-rerank[llamaindex-pipelines]'`" in readme
+    assert "'qwen3-rerank[haystack-pipelines]'" in readme and "qwen3-rerank[rag]" not in readme

@@ -103,3 +103,19 @@ def test_an_invalid_backend_is_named(app: typer.Typer, env: dict[str, str]) -> N
     result = CliRunner().invoke(app, ["ask", "q", "--backend", "sqlite"], env=env)
     assert result.exit_code == 2
     assert "'sqlite' is not one of 'memory', 'elasticsearch'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("chosen", "expected"), [({}, "llamaindex"), ({"QWEN3_RAG_FRAMEWORK": "haystack"}, "haystack")]
+)
+def test_without_the_default_framework_the_installed_one_is_used_unless_one_was_chosen(
+    monkeypatch: pytest.MonkeyPatch, chosen: dict[str, str], expected: str
+) -> None:
+    from qwen3_rag import cli
+    from qwen3_rag.settings import Settings
+
+    # A LlamaIndex-only environment: the default framework's package is not importable.
+    monkeypatch.setitem(cli.FRAMEWORK_PACKAGES, "haystack", "haystack_is_not_installed_here")
+    assert cli._with_installed_framework(Settings.from_env(chosen)).framework == expected
+    monkeypatch.setitem(cli.FRAMEWORK_PACKAGES, "llamaindex", "nor_llama_index_here")
+    assert cli._with_installed_framework(Settings.from_env({})).framework == "haystack"  # fails naming it

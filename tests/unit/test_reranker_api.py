@@ -1,5 +1,6 @@
 """The public surface: ordering, streaming, bad input, load errors."""
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -142,8 +143,17 @@ def test_defaults_on_cpu_are_float32(reranker):
 
 
 def test_a_missing_model_directory_says_what_to_pass(tmp_path):
-    with pytest.raises(OSError, match=r"there is no directory .*Set --reranker-model or QWEN3_RERANK_MODEL"):
+    with pytest.raises(OSError, match=r"there is no directory .*Pass model= ") as failure:
         Qwen3Reranker(str(tmp_path / "nowhere"), local_files_only=True)
+    assert "QWEN3_RERANK_MODEL" not in str(failure.value)  # the library does not read it
+
+
+def test_a_directory_without_tokenizer_files_says_so(tmp_path, tiny_qwen3_dir):
+    for saved in Path(tiny_qwen3_dir).iterdir():
+        if saved.name in ("config.json", "model.safetensors", "generation_config.json"):
+            (tmp_path / saved.name).symlink_to(saved)
+    with pytest.raises(OSError, match=r"no tokenizer files in .*tokenizer\.json"):
+        Qwen3Reranker(str(tmp_path), device="cpu")
 
 
 def test_a_model_without_single_token_yes_and_no_is_not_a_reranker(tmp_path):

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from qwen3_rerank import Qwen3Reranker
 from qwen3_rerank.cli import Device, DTypeOption, RerankerModel, Sets, settings_overrides
 from qwen3_rerank.extras import missing
 
@@ -72,6 +71,8 @@ def serve(
     except ImportError as error:
         raise missing(error, "the server") from error
     arguments["served_model_names"] = tuple(served_model_name) if served_model_name else None
+    from qwen3_rerank import Qwen3Reranker  # torch and transformers: only once serving
+
     settings = ServerSettings.from_env(**settings_overrides(ServerSettings, arguments))
     rag_service = partial(build_rag_service, index_layout=index_layout)  # /v1/ask's own settings
     # Loaded before uvicorn starts, so a model that cannot load is one line, not a failed lifespan.
