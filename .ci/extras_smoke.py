@@ -63,6 +63,27 @@ def haystack(model: str) -> None:
     assert len(documents) == 1 and 0.0 <= documents[0].score <= 1.0, documents
 
 
+def langchain(model: str) -> None:
+    """docs/langchain.md's first example, as written, with the tiny model in its variable."""
+    import os
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "langchain.md"
+    example = re.search(r"^```python\n(.*?)^```", page.read_text(encoding="utf-8"), re.M | re.S)
+    assert example, f"no python example in {page}"
+    os.environ["RERANKER_MODEL"] = model
+    exec(compile(example[1], f"{page.name} (first example)", "exec"), {"__name__": "__doc_example__"})
+    from langchain_core.documents import Document
+
+    from langchain_qwen3_rerank import Qwen3Rerank
+
+    ranked = Qwen3Rerank(model=model, top_n=1, device="cpu").compress_documents(
+        [Document(page_content=text) for text in DOCUMENTS], QUERY
+    )
+    assert len(ranked) == 1 and 0.0 <= ranked[0].metadata["relevance_score"] <= 1.0, ranked
+
+
 def pipelines(framework: str, model: str) -> None:
     from qwen3_rag.records import Passage
     from qwen3_rag.settings import Settings
@@ -120,6 +141,7 @@ def main(extra: str, model: str) -> None:
         "llamaindex": ["haystack"],
         "llamaindex-pipelines": ["haystack"],
         "haystack": ["llamaindex"],
+        "langchain": ["haystack", "llamaindex"],
         "haystack-pipelines": ["llamaindex"],
         "server": ["haystack", "llamaindex"],
     }[extra]
@@ -131,6 +153,8 @@ def main(extra: str, model: str) -> None:
         llamaindex(model)
     elif extra == "haystack":
         haystack(model)
+    elif extra == "langchain":
+        langchain(model)
     elif extra.endswith("-pipelines"):
         framework = extra.removesuffix("-pipelines")
         (llamaindex if framework == "llamaindex" else haystack)(model)

@@ -1,0 +1,5 @@
+"""LangChain document compressor that reranks with a Qwen3-Reranker."""
+
+from langchain_qwen3_rerank.rerank import RELEVANCE_SCORE_KEY, Qwen3Rerank
+
+__all__ = ["RELEVANCE_SCORE_KEY", "Qwen3Rerank"]
