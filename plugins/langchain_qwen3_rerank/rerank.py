@@ -11,23 +11,29 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from copy import deepcopy
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from qwen3_rerank import DEFAULT_MODEL, Qwen3Reranker, RerankResult
+from qwen3_rerank import Qwen3Reranker, RerankResult
+from qwen3_rerank.config import knobs, load_settings
 from qwen3_rerank.reranker import share
+from qwen3_rerank.settings import reranker_fields
 
 RELEVANCE_SCORE_KEY = "relevance_score"
 """Metadata key of the reranker's score on each returned document (CohereRerank's key)."""
+
+# Every reranker setting is a field, declared once by `RerankerConfig` (the token stays out);
+# the instruction is passed with each call, so a shared ``reranker=`` never conflicts.
+RERANKER_FIELDS = [spec.name for spec in knobs()]
 
 _USE_TOP_N = -1
 """`rerank`'s default ``top_n``: this compressor's own ``top_n`` (CohereRerank's convention)."""
 
 
-class Qwen3Rerank(BaseDocumentCompressor):
+class Qwen3Rerank(reranker_fields(BaseDocumentCompressor)):
     """Reranks documents with a Qwen3-Reranker (P(yes) scores in [0, 1]), best first.
 
     Example:
@@ -48,37 +54,17 @@ class Qwen3Rerank(BaseDocumentCompressor):
 
     top_n: int | None = Field(default=3, gt=0)
     """Number of documents to return, best first; None returns all of them."""
-    instruction: str | None = None
-    """Task instruction for the prompt; None uses the model card's default."""
-
-    # --- Reranker settings (the fields of qwen3_rerank.RerankerConfig this adapter exposes) -----
-    model: str = DEFAULT_MODEL
-    """Hugging Face Hub id or local directory of a Qwen3-Reranker."""
-    device: str | None = None
-    """Torch device ('cpu', 'cuda', 'cuda:1', 'mps'); None picks the best one."""
-    dtype: str | None = None
-    """'float32', 'bfloat16' or 'float16'; None: float32 on CPU, bf16 on CUDA."""
-    max_length: int = Field(default=8192, gt=0)
-    """Token limit of one prompt (the model card's 8192)."""
-    batch_tokens: int | None = Field(default=None, gt=0)
-    """Padded tokens per forward pass; None: 1024 on CPU, 32768 on GPUs."""
-    long_documents: Literal["truncate", "window"] = "truncate"
-    """'truncate' cuts overlong documents like the model card; 'window' scores overlapping windows
-    and keeps the best."""
-    window_overlap: int = Field(default=128, ge=0)
-    """Tokens shared by consecutive windows."""
-    # --- End of reranker settings ------------------------------------------------------------------
 
     _reranker: Qwen3Reranker = PrivateAttr()
 
     def __init__(self, *, reranker: Qwen3Reranker | None = None, **data: Any) -> None:
         # Pydantic validates the fields before any weights are loaded.
         super().__init__(**data)
-        settings = {name: getattr(self, name) for name in _RERANKER_SETTINGS}
+        settings = load_settings(self, RERANKER_FIELDS)
         self._reranker = share(reranker, **settings)
         # The fields describe the weights actually in use (resolved device and dtype).
         resolved = self._reranker.config.to_dict()
-        for name in _RERANKER_SETTINGS:
+        for name in settings:
             setattr(self, name, resolved[name])
 
     @property
@@ -124,18 +110,6 @@ class Qwen3Rerank(BaseDocumentCompressor):
 
     def _rank(self, query: str, texts: list[str], top_n: int | None) -> list[RerankResult]:
         return self._reranker.rerank(query, texts, top_n=top_n, instruction=self.instruction)
-
-
-_RERANKER_SETTINGS = (
-    "model",
-    "device",
-    "dtype",
-    "max_length",
-    "batch_tokens",
-    "long_documents",
-    "window_overlap",
-)
-"""The fields above that make up the core reranker's config (the marked block)."""
 
 
 def _texts(documents: Sequence[str | Document], *, documents_only: bool = False) -> list[str]:
