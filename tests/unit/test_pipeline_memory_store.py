@@ -253,6 +253,7 @@ def test_an_index_built_with_another_analysis_is_not_searched_with_its_stale_ter
     reopened = MemoryStore(tmp_path, "zh")
     assert reopened.bm25("解释量子纠缠", top_k=1)[0].source == "physics.md"
 
+
 def current_generation(directory: Path) -> Path:
     return directory / (directory / "CURRENT").read_text(encoding="utf-8").strip()
 
