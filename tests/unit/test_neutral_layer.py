@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 # Importing any of these (or a submodule) fails in the child process, as if not installed.
-BLOCKED = ("haystack", "haystack_integrations", "llama_index")
+BLOCKED = ("haystack", "haystack_integrations", "llama_index", "langchain_core", "langchain_qwen3_rerank")
 
 ROOT = Path(__file__).resolve().parents[2]
 TOP = ("qwen3_rag.server", "qwen3_rag.cli")
@@ -21,7 +21,7 @@ TOP = ("qwen3_rag.server", "qwen3_rag.cli")
 LAYERS = {
     "core": (["plugins/qwen3_rerank"], ["qwen3_rag", *BLOCKED]),
     "adapters": (
-        ["plugins/llama_index", "plugins/haystack_integrations"],
+        ["plugins/llama_index", "plugins/haystack_integrations", "plugins/langchain_qwen3_rerank"],
         ["qwen3_rag", "haystack_integrations.components.retrievers"],
     ),
     "pipelines": (["pipelines/qwen3_rag", "pipelines/haystack_integrations"], list(TOP)),

@@ -30,32 +30,38 @@ def reranker(tiny_qwen3_dir: Path) -> Iterator[Qwen3Reranker]:
 
 
 class ReroutedPipeline(FakePipeline):
-    """Reranks ``passages`` through the server's queue, slice by slice, as `RagService` does
-    once the server routes its reranking; counts the passages scored."""
+    """Reranks ``passages`` four at a time with the reranker the server hands its pipeline (a
+    `QueuedReranker`: its scoring goes through the server's queue, as `RagService`'s framework
+    ranker's does); counts the passages scored."""
 
     def __init__(self, passages: int) -> None:
         super().__init__()
         self.passages = [f"passage {index} about nothing in particular" for index in range(passages)]
         self.scored = 0
         self.finished = threading.Event()
-        self._score: Any = None
-
-    def route_reranking(self, score: Any) -> None:
-        self._score = score
+        self.reranker: Qwen3Reranker | None = None
 
     def ask(self, question: str, *, candidates: int | None = None, top_n: int | None = None) -> FakeAnswer:
+        assert self.reranker is not None, "the server built this pipeline with its reranker"
         try:
             for start in range(0, len(self.passages), 4):
-                self.scored += len(self._score(question, self.passages[start : start + 4], None))
+                self.scored += len(self.reranker.score(question, self.passages[start : start + 4]))
         finally:
             self.finished.set()
         return FakeAnswer("See [1].", [FakePassage(1, "p1", self.passages[0], "s", 0.5)])
 
+    def close(self) -> None:
+        if self.reranker is not None:
+            self.reranker.close()
+
 
 def rag_app(reranker: Qwen3Reranker, pipeline: FakePipeline, **settings: Any) -> Any:
-    return create_app(
-        ServerSettings(rag="on", **settings), reranker=reranker, rag_factory=lambda s, r: pipeline
-    )
+    def factory(settings: ServerSettings, queued: Qwen3Reranker) -> FakePipeline:
+        if isinstance(pipeline, ReroutedPipeline):
+            pipeline.reranker = queued.share()  # its own handle, as RagService opens one
+        return pipeline
+
+    return create_app(ServerSettings(rag="on", **settings), reranker=reranker, rag_factory=factory)
 
 
 # --- 1. /v1/ask: bounded question, work that stops with its deadline or its client ---------------
@@ -95,6 +101,7 @@ async def test_an_abandoned_ask_frees_its_worker_within_one_rerank_batch(reranke
     async with app.router.lifespan_context(app):
         call = asyncio.create_task(app(post_scope("/v1/ask", body), receive, send))
         while pipeline.scored < 8:
+            assert not call.done(), sent  # a failed ask must fail the test, not hang it
             await asyncio.sleep(0.01)
         leave.set()
         await asyncio.wait_for(call, 10)
