@@ -133,6 +133,11 @@ def test_python_examples_run(
         code = offline_code(example.code, offline, tmp_path)
         try:
             exec(compile(code, example.name, "exec"), namespace)
+        except NameError as error:
+            if not skipped:  # no earlier example of the page was skipped: the name is undefined
+                raise AssertionError(f"the example at {example.name} fails: {error!r}") from error
+            # It continues an example skipped above (a reader runs them in order): skipped too.
+            skipped.append(f"{example.name} uses {error.name!r} from {skipped[-1]}")
         except Exception as error:
             raise AssertionError(f"the example at {example.name} fails: {error!r}") from error
     if skipped and len(skipped) == len([e for e in examples({"python"}) if e.page == page]):

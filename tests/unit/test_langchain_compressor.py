@@ -77,7 +77,7 @@ def test_is_a_document_compressor_with_cohere_defaults(model_dir: str) -> None:
     compressor = Qwen3Rerank(model=model_dir, device="cpu")
     assert (compressor.top_n, compressor.instruction) == (3, None)
     assert (compressor.device, compressor.dtype, compressor.max_length) == ("cpu", "float32", 8192)
-    assert compressor.batch_tokens == compressor.reranker.batch_tokens
+    assert compressor.batch_tokens == compressor.reranker.config.batch_tokens
 
 
 def test_scores_equal_the_model_card(model_dir: str, documents: list[Document]) -> None:
