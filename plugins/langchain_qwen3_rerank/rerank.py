@@ -18,8 +18,8 @@ from langchain_core.documents import BaseDocumentCompressor, Document
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from qwen3_rerank import Qwen3Reranker, RerankResult
-from qwen3_rerank.config import knobs, load_settings
-from qwen3_rerank.reranker import share
+from qwen3_rerank.config import knobs
+from qwen3_rerank.reranker import open_for
 from qwen3_rerank.settings import reranker_fields
 
 RELEVANCE_SCORE_KEY = "relevance_score"
@@ -60,12 +60,7 @@ class Qwen3Rerank(reranker_fields(BaseDocumentCompressor)):
     def __init__(self, *, reranker: Qwen3Reranker | None = None, **data: Any) -> None:
         # Pydantic validates the fields before any weights are loaded.
         super().__init__(**data)
-        settings = load_settings(self, RERANKER_FIELDS)
-        self._reranker = share(reranker, **settings)
-        # The fields describe the weights actually in use (resolved device and dtype).
-        resolved = self._reranker.config.to_dict()
-        for name in settings:
-            setattr(self, name, resolved[name])
+        self._reranker = open_for(self, reranker, RERANKER_FIELDS)  # fields then show what is in use
 
     @property
     def reranker(self) -> Qwen3Reranker:

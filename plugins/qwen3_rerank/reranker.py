@@ -12,7 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .batching import common_prefix_length, token_budget_batches
-from .config import DEFAULT_MODEL, RerankerConfig, check_positive, configure
+from .config import DEFAULT_MODEL, RerankerConfig, check_positive, configure, load_settings
 from .decoders import PrefixCache
 from .loading import LoadedModel, load_model
 from .prompt import PromptEncoder
@@ -167,9 +167,16 @@ class Qwen3Reranker:
         if top_n is not None:
             check_positive("top_n", top_n)
         documents = list(documents)
-        scores, windows = self._score_items(self._items(documents), query, instruction, total=len(documents))
+        scores, windows = self._scores_and_windows(query, documents, instruction)
         ranked = best_first(scores, top_n)
         return [RerankResult(index, scores[index], documents[index], windows[index]) for index in ranked]
+
+    def _scores_and_windows(
+        self, query: str, documents: list[str], instruction: str | None
+    ) -> tuple[list[float], list[int]]:
+        """Each document's score and the windows it was read in: the one step of `rerank` that a
+        handle scoring elsewhere (the server's queue) replaces."""
+        return self._score_items(self._items(documents), query, instruction, total=len(documents))
 
     # --- Requests prepared alone, scored together (servers) ----------------------------------
 
@@ -380,6 +387,18 @@ def share(reranker: Qwen3Reranker | None, **settings: Any) -> Qwen3Reranker:
         return Qwen3Reranker(**settings)
     config_of(reranker)  # a clear TypeError for anything but a Qwen3Reranker
     return reranker.share(**settings)
+
+
+def open_for(holder: object, reranker: Qwen3Reranker | None, names: Iterable[str]) -> Qwen3Reranker:
+    """The handle an adapter scores with: a `share` of ``reranker`` (or a new reranker) under the
+    settings ``holder`` keeps as attributes ``names``, written back as resolved (device, dtype,
+    batch size), so that the adapter's fields show the settings in use."""
+    settings = load_settings(holder, names)
+    handle = share(reranker, **settings)
+    resolved = handle.config.to_dict()
+    for name in settings:
+        setattr(holder, name, resolved[name])
+    return handle
 
 
 def config_of(reranker: Qwen3Reranker | None) -> RerankerConfig | None:

@@ -38,9 +38,7 @@ from typing import Any, Generic, TypeVar
 
 from starlette.requests import Request
 
-from qwen3_rerank import PreparedRequest, Qwen3Reranker, RerankResult
-from qwen3_rerank.config import check_positive
-from qwen3_rerank.reranker import best_first
+from qwen3_rerank import PreparedRequest, Qwen3Reranker
 
 from .settings import ServerSettings
 
@@ -394,18 +392,10 @@ class QueuedReranker(Qwen3Reranker):
     def score(self, query: str, documents: Iterable[str], instruction: str | None = None) -> list[float]:
         return self.scheduler.score_from_thread(query, list(documents), instruction)
 
-    def rerank(
-        self,
-        query: str,
-        documents: Iterable[str],
-        top_n: int | None = None,
-        instruction: str | None = None,
-    ) -> list[RerankResult]:
-        if top_n is not None:
-            check_positive("top_n", top_n)
-        documents = list(documents)
-        scores = self.score(query, documents, instruction)
-        return [RerankResult(index, scores[index], documents[index]) for index in best_first(scores, top_n)]
+    def _scores_and_windows(
+        self, query: str, documents: list[str], instruction: str | None
+    ) -> tuple[list[float], list[int]]:
+        return self.score(query, documents, instruction), [1] * len(documents)
 
 
 def _wait(future: concurrent.futures.Future[list[float]], abandoned: threading.Event | None) -> list[float]:

@@ -20,8 +20,8 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
 from qwen3_rerank import DEFAULT_MODEL, Qwen3Reranker, RerankResult
-from qwen3_rerank.config import knobs, load_settings
-from qwen3_rerank.reranker import share
+from qwen3_rerank.config import knobs
+from qwen3_rerank.reranker import open_for
 from qwen3_rerank.settings import reranker_fields
 
 dispatcher = get_dispatcher(__name__)
@@ -79,11 +79,7 @@ class Qwen3Rerank(reranker_fields(BaseNodePostprocessor)):
         super().__init__(
             model=model, top_n=top_n, callback_manager=callback_manager or CallbackManager(), **fields
         )
-        self._reranker = share(reranker, **load_settings(self, RERANKER_FIELDS))
-        # The fields describe the weights actually in use (resolved device and dtype).
-        resolved = self._reranker.config.to_dict()
-        for name in load_settings(self, RERANKER_FIELDS):
-            setattr(self, name, resolved[name])
+        self._reranker = open_for(self, reranker, RERANKER_FIELDS)  # fields then show what is in use
 
     @classmethod
     def class_name(cls) -> str:
