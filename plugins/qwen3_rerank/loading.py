@@ -22,6 +22,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenize
 from .config import DEFAULT_MODEL, ModelKey, RerankerConfig
 from .decoders import decoder_for
 from .forward import YesNoScorer
+from .scoring_thread import ScoringThread
 
 MIN_TRANSFORMERS = Version("4.56")
 OFFLINE_RECIPE = "the README's offline recipe (HF_HUB_OFFLINE=1 with a local directory)"
@@ -129,6 +130,9 @@ class LoadedModel:
     # One model call at a time on these weights, whichever handle or thread calls: the memory
     # budget (`batch_tokens`) and each handle's shared-prefix cache assume it.
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+    # Every forward pass on these weights runs on this one thread, so that the same input scores
+    # bit-identically whichever thread asks (see `qwen3_rerank.scoring_thread`).
+    scoring: ScoringThread = field(default_factory=ScoringThread, repr=False, compare=False)
 
 
 def _check_transformers() -> None:

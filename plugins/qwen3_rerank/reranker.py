@@ -319,6 +319,16 @@ class Qwen3Reranker:
         )
 
     def _score_encoded(self, encoded: Sequence[Sequence[int]]) -> list[float]:
+        """P(yes) per encoded prompt. Identical prompts are scored once and share that score, so
+        ties stay exact ties (and keep input order in `best_first`) whatever their batch or padding;
+        the model call runs on the loaded model's scoring thread, so the same input gets the same
+        bits whichever thread calls."""
+        unique: dict[tuple[int, ...], int] = {}
+        positions = [unique.setdefault(tuple(ids), len(unique)) for ids in encoded]
+        scores = self.loaded_model.scoring.run(self._score_on_scoring_thread, list(unique))
+        return [scores[position] for position in positions]
+
+    def _score_on_scoring_thread(self, encoded: Sequence[Sequence[int]]) -> list[float]:
         with self.loaded_model.lock:  # shared by every handle on these weights
             return self._score_encoded_locked(encoded)
 

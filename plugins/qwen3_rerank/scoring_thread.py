@@ -1,0 +1,46 @@
+"""One thread runs every model call of a loaded model, so scores never depend on the caller's thread.
+
+A CPU matrix multiply splits its work over the calling thread's OpenMP team, and each OS thread
+gets a team of its own: the same batch scored from the event loop's worker thread and from the main
+thread can accumulate in another order and differ in the last bits (about 1e-8 was measured on a
+busy machine). Running every forward pass of one loaded model on one long-lived thread, with the
+intra-op thread count fixed when the model is loaded, makes the same input give bit-identical
+scores whoever calls: a sync and an async adapter, a server's batcher, a test.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import torch
+
+T = TypeVar("T")
+
+
+class ScoringThread:
+    """A single worker thread that runs model calls one at a time, in submission order.
+
+    The thread starts on first use and exits once this object is garbage-collected (with the
+    loaded model that owns it). A call made from the scoring thread itself runs in place, so
+    code that is already on it cannot deadlock waiting for itself.
+    """
+
+    def __init__(self, name: str = "qwen3-rerank-scoring", threads: int | None = None) -> None:
+        # Fixed now, on the loading thread: every call then uses this many intra-op threads even
+        # if someone changes torch's setting later.
+        self.threads = torch.get_num_threads() if threads is None else threads
+        self._ident: int | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name, initializer=self._start)
+
+    def _start(self) -> None:
+        self._ident = threading.get_ident()
+        torch.set_num_threads(self.threads)
+
+    def run(self, function: Callable[..., T], *args: object) -> T:
+        """``function(*args)`` on the scoring thread; its result or its exception, here."""
+        if threading.get_ident() == self._ident:
+            return function(*args)
+        return self._executor.submit(function, *args).result()
