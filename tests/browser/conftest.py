@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from qwen3_rag.server import ServerSettings, create_app
 from qwen3_rag.service import RagService
 from qwen3_rag.testing import SAMPLES_DIR, offline_settings, serving
 from qwen3_rerank import Qwen3Reranker
+from tests.polling import wait_until
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -44,17 +44,13 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, tiny_qwen3_dir: Path) 
             yield url
 
 
-def _wait_for_corpus(url: str, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=5) as response:
-                if json.load(response)["corpus"] == "indexed":
-                    return
-        except OSError:  # not listening yet, or 503 while starting
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"the server at {url} did not index the sample corpus within {timeout} s")
+def _wait_for_corpus(url: str) -> None:
+    def indexed() -> bool:
+        # OSError (not listening yet, or 503 while starting) counts as not yet.
+        with urllib.request.urlopen(f"{url}/readyz", timeout=5) as response:
+            return json.load(response)["corpus"] == "indexed"
+
+    wait_until(indexed, f"the server at {url} to index the sample corpus", timeout=300, interval=0.05)
 
 
 @pytest.fixture(scope="session")

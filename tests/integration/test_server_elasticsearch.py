@@ -3,7 +3,6 @@ a restart finds it indexed, and /v1/ask answers from it with the served reranker
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -12,19 +11,18 @@ from qwen3_rag.server import ServerSettings, create_app
 from qwen3_rag.service import RagService
 from qwen3_rag.testing import SAMPLES_DIR, offline_settings
 from qwen3_rerank import Qwen3Reranker
+from tests.polling import wait_until
 from tests.server_client import LocalTestClient as TestClient
 
 pytestmark = pytest.mark.integration
 
 
-def wait_for_corpus(client: TestClient, timeout: float = 180.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_for_corpus(client: TestClient) -> str:
+    def settled() -> str | None:
         corpus = client.get("/readyz").json()["corpus"]
-        if corpus not in ("indexing", "not configured"):
-            return corpus
-        time.sleep(0.3)
-    raise AssertionError(f"the corpus was not indexed within {timeout} s")
+        return None if corpus in ("indexing", "not configured") else corpus
+
+    return wait_until(settled, "the corpus to be indexed", timeout=300, interval=0.05)
 
 
 def test_first_start_indexes_into_elasticsearch_and_ask_answers(

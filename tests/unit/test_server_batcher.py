@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
 from qwen3_rag.server.queue import MicroBatcher, QueueFullError
+from tests.polling import eventually as wait_for
 
 Work = tuple[list[tuple[str, str]], "str | None"]
 
@@ -46,16 +47,6 @@ def score(batcher: MicroBatcher, pairs: Sequence[tuple[str, str]], instruction: 
 
 def expected(query: str, document: str, instruction: str | None = None) -> float:
     return len(query) + len(document) / 1000 + (0.5 if instruction else 0.0)
-
-
-async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll until ``condition()`` holds (``asyncio.timeout`` would need Python 3.11)."""
-    await asyncio.wait_for(_poll(condition), timeout)
-
-
-async def _poll(condition: Callable[[], bool]) -> None:
-    while not condition():
-        await asyncio.sleep(0.005)
 
 
 @pytest.fixture

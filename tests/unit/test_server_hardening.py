@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 from qwen3_rag.server import ServerSettings, create_app
 from qwen3_rag.server.cli import uvicorn_options
 from qwen3_rerank import Qwen3Reranker
+from tests.polling import eventually, wait_until
 from tests.server_client import LocalTestClient, post_scope
 from tests.server_fakes import FakeAnswer, FakePassage, FakePipeline
 
@@ -100,12 +100,12 @@ async def test_an_abandoned_ask_frees_its_worker_within_one_rerank_batch(reranke
 
     async with app.router.lifespan_context(app):
         call = asyncio.create_task(app(post_scope("/v1/ask", body), receive, send))
-        while pipeline.scored < 8:
-            assert not call.done(), sent  # a failed ask must fail the test, not hang it
-            await asyncio.sleep(0.01)
+        # A failed ask must fail the test, not hang it: it ends the wait, then the assertion fails.
+        await eventually(lambda: pipeline.scored >= 8 or call.done(), "the ask to score 8 batches")
+        assert not call.done(), sent
         leave.set()
-        await asyncio.wait_for(call, 10)
-        finished = await asyncio.to_thread(pipeline.finished.wait, 5)
+        await asyncio.wait_for(call, 60)
+        finished = await asyncio.to_thread(pipeline.finished.wait, 60)
         scored_when_left = pipeline.scored
         state = app.state.qwen3
         busy = state.ask_pool.busy
@@ -118,11 +118,9 @@ def test_an_ask_past_its_deadline_stops_its_rerank(reranker: Qwen3Reranker) -> N
     app = rag_app(reranker, pipeline, pipeline_timeout_s=0.3, batch_documents=4)
     with LocalTestClient(app) as client:
         response = client.post("/v1/ask", json={"question": "q"})
-        assert pipeline.finished.wait(5), "the abandoned call ended"
-        deadline = time.monotonic() + 5  # its slot frees on the event loop's thread, just after
-        while app.state.qwen3.ask_pool.busy and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert app.state.qwen3.ask_pool.busy == 0
+        assert pipeline.finished.wait(60), "the abandoned call ended"
+        # Its slot frees on the event loop's thread, just after.
+        wait_until(lambda: app.state.qwen3.ask_pool.busy == 0, "the abandoned call's slot to free")
     assert response.status_code == 504
     assert pipeline.scored < len(pipeline.passages)
 
@@ -142,7 +140,9 @@ def test_500000_invalid_items_get_one_error_and_the_server_stays_responsive(rera
 
 
 @contextlib.contextmanager
-def uvicorn_server(reranker: Qwen3Reranker, settings: ServerSettings) -> Iterator[int]:
+def uvicorn_server(reranker: Qwen3Reranker, settings: ServerSettings) -> Iterator[tuple[int, Any]]:
+    """The port of a uvicorn server of the app, and its h11 protocol class (which counts the
+    connections waiting for a head, per client address)."""
     import uvicorn
 
     options = {k: v for k, v in uvicorn_options(settings).items() if k not in ("host", "port")}
@@ -153,10 +153,8 @@ def uvicorn_server(reranker: Qwen3Reranker, settings: ServerSettings) -> Iterato
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + 30
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        yield sock.getsockname()[1]
+        wait_until(lambda: server.started, "uvicorn to start")
+        yield sock.getsockname()[1], options["http"]
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -188,10 +186,11 @@ def healthz_from(address: str, port: int) -> int:
 
 def test_300_unfinished_heads_from_one_client_leave_room_for_others(reranker: Qwen3Reranker) -> None:
     settings = ServerSettings(rag="off", limit_concurrency=256, header_timeout_s=30)
-    with uvicorn_server(reranker, settings) as port:
+    with uvicorn_server(reranker, settings) as (port, protocol):
         attackers = half_sent_heads(port, 300)
         try:
-            time.sleep(0.3)
+            cap = settings.max_waiting_per_client
+            wait_until(lambda: protocol.waiting["127.0.0.1"] >= cap, "the attacker to fill its cap")
             status = healthz_from("127.0.0.2", port)
         finally:
             for attacker in attackers:
@@ -247,7 +246,7 @@ def test_a_large_request_head_is_refused_however_it_arrives(reranker: Qwen3Reran
 
 
 def test_a_98_kb_head_in_one_write_is_refused_under_uvicorn(reranker: Qwen3Reranker) -> None:
-    with uvicorn_server(reranker, ServerSettings(rag="off")) as port:
+    with uvicorn_server(reranker, ServerSettings(rag="off")) as (port, _):
         client = socket.create_connection(("127.0.0.1", port), timeout=5)
         head = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Pad: " + b"a" * 98_000 + b"\r\n\r\n"
         client.sendall(head)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from qwen3_rag.server import ServerSettings, create_app
 from qwen3_rag.service import RagService
 from qwen3_rag.testing import offline_settings
 from qwen3_rerank import Qwen3Reranker
+from tests.polling import wait_until
 from tests.server_client import LocalTestClient as TestClient
 
 WATER = "Water boils at 100 degrees Celsius at sea level; on a mountain it boils at a lower temperature."
@@ -37,12 +37,14 @@ def embedded_pipeline(store: Path):
     return build
 
 
-def corpus_state(client: TestClient, timeout: float = 60.0) -> str:
-    """The sample corpus's state on ``/readyz`` once it left "indexing" (or "indexing" at the deadline)."""
-    deadline = time.monotonic() + timeout
-    while (state := client.get("/readyz").json()["corpus"]) == "indexing" and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return state
+def corpus_state(client: TestClient) -> str:
+    """The sample corpus's state on ``/readyz`` once it left "indexing"."""
+
+    def settled() -> str | None:
+        state = client.get("/readyz").json()["corpus"]
+        return None if state == "indexing" else state
+
+    return wait_until(settled, "the corpus to leave 'indexing'", interval=0.05)
 
 
 def release_readers(fifo: Path) -> None:

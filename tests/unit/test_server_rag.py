@@ -3,7 +3,6 @@ pipeline on the embedded store (all-MiniLM-L6-v2 embedder, tiny random Qwen3 rer
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,6 +14,7 @@ from qwen3_rag.service import RagService
 from qwen3_rag.stores.base import StoreError
 from qwen3_rag.testing import SAMPLES_DIR, minilm_model_dir, offline_settings
 from qwen3_rerank import Qwen3Reranker
+from tests.polling import wait_until
 from tests.server_client import LocalTestClient as TestClient
 
 WATER = "Water boils at 100 degrees Celsius at sea level; on a mountain it boils at a lower temperature."
@@ -35,14 +35,12 @@ def embedded_pipeline(store: Path):
     return build
 
 
-def wait_for_corpus(client: TestClient, *done: str, timeout: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_for_corpus(client: TestClient, *done: str) -> dict:
+    def finished() -> dict | None:
         body = client.get("/readyz").json()
-        if body["corpus"] in done or body["corpus"].startswith("failed"):
-            return body
-        time.sleep(0.2)
-    raise AssertionError(f"the sample corpus was not indexed within {timeout} s")
+        return body if body["corpus"] in done or body["corpus"].startswith("failed") else None
+
+    return wait_until(finished, "the sample corpus to be indexed", timeout=300, interval=0.05)
 
 
 class UnreachableStore:

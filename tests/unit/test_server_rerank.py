@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from qwen3_rag.server import ServerSettings, create_app
 from qwen3_rerank import PreparedRequest, Qwen3Reranker
+from tests.polling import eventually as wait_until
 from tests.server_client import LOCAL_URL, post_scope
 from tests.server_client import LocalTestClient as TestClient
 
@@ -71,16 +72,6 @@ async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             yield client
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll until ``condition()`` holds (``asyncio.timeout`` would need Python 3.11)."""
-    await asyncio.wait_for(_poll(condition), timeout)
-
-
-async def _poll(condition: Callable[[], bool]) -> None:
-    while not condition():
-        await asyncio.sleep(0.005)
 
 
 def test_results_are_the_cores_scores_best_first(client: TestClient, reranker: Qwen3Reranker) -> None:
@@ -416,7 +407,9 @@ async def test_many_queued_big_requests_get_429_by_tokens(
         busy = asyncio.create_task(client.post("/v1/rerank", json={"query": "q", "documents": ["d"]}))
         await asyncio.to_thread(gate.busy.wait, 10)
         tasks = [asyncio.create_task(client.post("/v1/rerank", json=big)) for _ in range(64)]
-        await wait_until(lambda: sum(t.done() for t in tasks) + app.state.qwen3.batcher.pending == 64, 120)
+        await wait_until(
+            lambda: sum(t.done() for t in tasks) + app.state.qwen3.batcher.pending == 64, timeout=120
+        )
         queued_tokens = app.state.qwen3.batcher.queued_tokens
         gate.open.set()
         responses = await asyncio.gather(busy, *tasks)
