@@ -131,8 +131,9 @@ LANGUAGES = (
     "turkish",
 )
 
-# The detector's ISO 639-1 codes -> the analysis of that language's words under ``auto``: the
-# Snowball languages and Thai. Every other code is analysed as `NO_STEMMER`.
+# The detector's ISO 639-1 codes -> the name of a language with its own analysis (the Snowball
+# languages, and Thai). Every other language keeps its code (``te``, ``zh``) and is analysed as
+# `NO_STEMMER`, in a BM25 part of its own.
 _DETECTED = {
     "ar": "arabic",
     "da": "danish",
@@ -156,6 +157,11 @@ _DETECTED = {
     "tr": "turkish",
     "th": THAI,
 }
+_CODES = {name: code for code, name in _DETECTED.items() if code not in ("nb", "nn")}
+# Codes the detector tells apart that are one language for retrieval (Malay and Indonesian,
+# Wu and Cantonese Chinese written in Han characters, Arabic dialects): one BM25 part each.
+_VARIANTS = {"id": ("ms",), "zh": ("wuu", "yue"), "ar": ("ary", "arz")}
+_SAME = {variant: code for code, variants in _VARIANTS.items() for variant in variants}
 
 # bm25s ships stop word lists for these (English: Lucene's, the same 33 words as Elasticsearch's).
 STOPWORD_LANGUAGES = frozenset(
@@ -183,9 +189,10 @@ def check_language(language: str) -> str:
     return language
 
 
-def detect_language(text: str) -> str:
-    """The analysis language of ``text`` under ``auto``: a `SNOWBALL_LANGUAGES` member, `THAI`,
-    or `NO_STEMMER` (another language, or no letters at all).
+def detect_language(text: str, among: Sequence[str] = ()) -> str:
+    """The language of ``text`` under ``auto``: a `SNOWBALL_LANGUAGES` member, `THAI`, another
+    language's ISO 639-1 code (analysed as `NO_STEMMER`), or `NO_STEMMER` (no letters at all);
+    ``among`` restricts the choice to those languages (an index's, for a query).
 
     ``py3langid`` (langid.py's 97-language naive Bayes model, shipped in the wheel) on the first
     `DETECTED_CHARACTERS` characters. Chosen by measurement (``benchmarks/languages.py``): on
@@ -196,7 +203,12 @@ def detect_language(text: str) -> str:
     line = " ".join(text[:DETECTED_CHARACTERS].split())
     if not _LETTER.search(line):
         return NO_STEMMER
-    return _DETECTED.get(_identifier().classify(line)[0], NO_STEMMER)
+    wanted = {_CODES.get(name, name) for name in among}
+    wanted |= {variant for code in wanted for variant in _VARIANTS.get(code, ())}
+    codes = tuple(sorted(wanted & frozenset(_identifier(()).nb_classes)))
+    code = _identifier(codes).classify(line)[0]
+    code = _SAME.get(code, code)
+    return NO_STEMMER if code == "zxx" else _DETECTED.get(code, code)
 
 
 # Enough text to name a language (a paragraph); detection cost grows with the length read.
@@ -208,11 +220,20 @@ def detect_languages(texts: Sequence[str]) -> list[str]:
     return [detect_language(text) for text in texts]
 
 
-@functools.cache
-def _identifier() -> Any:
+@functools.lru_cache(maxsize=16)
+def _identifier(codes: tuple[str, ...]) -> Any:
+    """py3langid's identifier, restricted to ``codes`` (all its languages when empty)."""
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    return LanguageIdentifier.from_model_file(MODEL_FILE)
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE)
+    if codes:
+        identifier.set_languages(list(codes))
+    return identifier
+
+
+def analysis_language(language: str) -> str:
+    """The analysis of a detected language: its own where it has one, else `NO_STEMMER`."""
+    return language if language in LANGUAGES and language != "auto" else NO_STEMMER
 
 
 def stopwords(language: str) -> list[str]:
@@ -235,8 +256,7 @@ class Analyzer:
     """
 
     def __init__(self, language: str = "english") -> None:
-        language = check_language(language)
-        self.language = "english" if language == "auto" else language
+        self.language = "english" if language == "auto" else analysis_language(language)
 
     @cached_property
     def _stem(self) -> Callable[[str], str]:
