@@ -182,14 +182,14 @@ def test_a_reopened_ann_index_searches_as_broadly_as_configured(tmp_path: Path) 
 
 
 def test_passages_without_a_single_word_are_stored_and_found_by_vector(tmp_path: Path) -> None:
-    # Found by the API fuzzer: text "0" has no BM25 term (words are 2+ characters), and a BM25 index
-    # over no term at all could not be built.
-    store = MemoryStore(tmp_path, "wordless")
-    wordless = [Chunk.create("0", "digits.txt", 0), Chunk.create("a", "letters.txt", 0)]
+    # Found by the API fuzzer: text with no BM25 term (punctuation, or a stop word alone), and a
+    # BM25 index over no term at all could not be built.
+    store = MemoryStore(tmp_path, "wordless", language="english")
+    wordless = [Chunk.create("?!", "marks.txt", 0), Chunk.create("the", "stop.txt", 0)]
     store.write(wordless, [[1.0, 0.0], [0.0, 1.0]])
     assert store.count() == 2
-    assert store.bm25("0", top_k=3) == []
-    assert store.knn([1.0, 0.1], top_k=1)[0].text == "0"
+    assert store.bm25("?! the", top_k=3) == []
+    assert store.knn([1.0, 0.1], top_k=1)[0].text == "?!"
 
 
 CHINESE = [
@@ -230,7 +230,8 @@ def test_the_manifest_records_the_analysis(chinese_store: MemoryStore, tmp_path:
 
     generation = tmp_path / "zh" / (tmp_path / "zh" / "CURRENT").read_text()
     manifest = json.loads((generation / "manifest.json").read_text())
-    assert (manifest["analysis"], manifest["language"]) == (ANALYSIS_VERSION, "english")
+    assert (manifest["analysis"], manifest["language"]) == (ANALYSIS_VERSION, "auto")
+    assert manifest["languages"] == {"none": len(CHINESE)}
 
 
 def test_an_index_built_with_another_analysis_is_not_searched_with_its_stale_terms(
