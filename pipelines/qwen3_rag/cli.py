@@ -1,4 +1,4 @@
-"""``qwen3-rerank index``, ``ask`` and ``eval``: the pipelines on the command line.
+"""``qwen3-rerank index``, ``ask``, ``eval`` and ``check``: the pipelines on the command line.
 
 Every command builds `Settings` from its flags, ``--set NAME=VALUE`` and the environment (one
 mechanism, docs/configuration.md), so the command line, the evaluation and the HTTP server run
@@ -76,11 +76,12 @@ IndexLayout = Annotated[
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``index``, ``ask`` and ``eval`` to the ``qwen3-rerank`` app."""
+    """Add ``index``, ``ask``, ``eval`` and ``check`` to the ``qwen3-rerank`` app."""
     MODEL_OPTIONS["embedding model"] = "--embedding-model or QWEN3_RAG_EMBEDDING_MODEL"
     app.command("index")(index)
     app.command("ask")(ask)
     app.command("eval")(evaluate)
+    app.command("check")(check)
 
 
 def index(
@@ -112,6 +113,46 @@ def index(
     _print_index_report(report, total, settings.backend)
     if report.chunks == 0:
         raise ValueError("nothing was indexed: no readable text in the given paths")
+
+
+def check(
+    backend: BackendOption = None,
+    data_dir: DataDir = None,
+    es_url: EsUrl = None,
+    index_name: IndexName = None,
+    sets: Sets = None,
+) -> None:
+    """Verify the store: every file of the embedded store's current generation against the size
+    and SHA-256 its manifest records, and its parts against each other; exit 1 naming each damaged
+    file. (Elasticsearch checks its own files: this only reaches it.)"""
+    settings = _settings(locals())
+    from .stores import open_store
+
+    store = open_store(settings)
+    try:
+        verify = getattr(store, "verify", None)
+        if verify is None:
+            store.ping()
+            console.print(
+                f"{store.location}: reachable, {store.count()} chunks; Elasticsearch verifies its own files."
+            )
+            return
+        verified = verify()
+    finally:
+        store.close()
+    if verified.generation is None:
+        console.print(f"{verified.location}: empty, nothing indexed yet.")
+        return
+    how = (
+        "sizes and SHA-256 checksums match the manifest"
+        if verified.checksums
+        else "no checksums recorded (written by an older version; the next `index` records them), "
+        "the parts are consistent"
+    )
+    console.print(
+        f"{verified.location}: {verified.generation} is whole: {verified.rows} chunks, {verified.files} "
+        f"files, {verified.bytes:,} bytes; {how}."
+    )
 
 
 def ask(

@@ -90,6 +90,8 @@ DEFAULT_ANN_THRESHOLD = 250_000
 DEFAULT_BM25_K1 = 0.9
 DEFAULT_BM25_B = 0.4
 DEFAULT_LANGUAGE = "auto"
+# How long a write waits for another process writing the same embedded store.
+DEFAULT_WRITE_LOCK_TIMEOUT_S = 10.0
 
 
 class Settings(RerankerSettings):
@@ -163,6 +165,12 @@ class Settings(RerankerSettings):
         DEFAULT_ANN_THRESHOLD,
         "Passages from which the embedded store adds an HNSW index for unfiltered dense search; "
         "0: always exact (docs/evaluation.md has the measured recall).",
+    )
+    write_lock_timeout_s: Annotated[float, Field(ge=0)] = env(
+        "QWEN3_RAG_WRITE_LOCK_TIMEOUT_S",
+        DEFAULT_WRITE_LOCK_TIMEOUT_S,
+        "Seconds a write waits for another process writing the same embedded store (one writer "
+        "at a time) before it is refused naming that process; 0: refuse at once.",
     )
     index_layout: IndexLayoutChoice = env(
         "QWEN3_RAG_INDEX_LAYOUT",

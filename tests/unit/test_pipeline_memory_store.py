@@ -249,7 +249,7 @@ def test_an_index_built_with_another_analysis_is_not_searched_with_its_stale_ter
     old.index([re.findall(r"\w\w+", chunk.text.lower()) for chunk in CHINESE], show_progress=False)
     old.save(str(generation / "bm25"))
     manifest = json.loads((generation / "manifest.json").read_text())
-    del manifest["analysis"]
+    del manifest["analysis"], manifest["files"]  # an old index records neither
     (generation / "manifest.json").write_text(json.dumps(manifest))
     reopened = MemoryStore(tmp_path, "zh")
     assert reopened.bm25("解释量子纠缠", top_k=1)[0].source == "physics.md"

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
 from qwen3_rag.records import SourceText
-from qwen3_rag.stores.base import IndexUnavailable, StoreError
+from qwen3_rag.stores.base import IndexUnavailable, StoreBusy, StoreError
 from qwen3_rerank import InvalidInput
 from qwen3_rerank.reranker import best_first
 
@@ -72,7 +72,10 @@ except ImportError:  # pragma: no cover - the memory backend needs no Elasticsea
 BUSY = {429: {"description": "Too much work is waiting; retry after `Retry-After` seconds."}}
 UNAVAILABLE = {
     **BUSY,
-    503: {"description": "The RAG pipeline is disabled, not started, or its store cannot serve."},
+    503: {
+        "description": "The RAG pipeline is disabled, not started, or its store cannot serve; "
+        "with `Retry-After` when another process is writing the store."
+    },
     504: {"description": "The pipeline call passed its deadline (QWEN3_SERVER_PIPELINE_TIMEOUT_S)."},
 }
 
@@ -282,6 +285,9 @@ async def pipeline_call(
         invalid(error.location, str(error))
     except ValueError as error:
         raise HTTPException(422, str(error)) from error
+    except StoreBusy as error:  # another process is writing the embedded store: send it again
+        retry = {"Retry-After": str(retry_after)}
+        raise HTTPException(503, f"The document store is busy: {error}", headers=retry) from error
     except (*UNREACHABLE, StoreError) as error:
         raise HTTPException(503, f"The document store cannot serve: {error}") from error
 

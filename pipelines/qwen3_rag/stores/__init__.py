@@ -5,7 +5,7 @@ from __future__ import annotations
 from qwen3_rerank.extras import missing
 
 from ..settings import Settings
-from .base import BulkStore, ChunkStore, FusingStore, IndexUnavailable, StoreError
+from .base import BulkStore, ChunkStore, FusingStore, IndexUnavailable, StoreBusy, StoreError
 
 
 def open_store(settings: Settings) -> ChunkStore:
@@ -28,7 +28,16 @@ def open_store(settings: Settings) -> ChunkStore:
         bm25_k1=settings.bm25_k1,
         bm25_b=settings.bm25_b,
         ann_threshold=settings.ann_threshold,
+        write_lock_timeout_s=settings.write_lock_timeout_s,
     )
 
 
-__all__ = ["BulkStore", "ChunkStore", "FusingStore", "IndexUnavailable", "StoreError", "open_store"]
+__all__ = [
+    "BulkStore",
+    "ChunkStore",
+    "FusingStore",
+    "IndexUnavailable",
+    "StoreBusy",
+    "StoreError",
+    "open_store",
+]

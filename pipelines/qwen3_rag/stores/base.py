@@ -29,6 +29,12 @@ class IndexUnavailable(StoreError):
         self.reason = reason
 
 
+class StoreBusy(StoreError):
+    """Another process is writing the embedded store (one writer at a time, across processes),
+    and it did not finish within ``QWEN3_RAG_WRITE_LOCK_TIMEOUT_S``; the message names it. The
+    server answers 503 with ``Retry-After``: the write can simply be sent again."""
+
+
 class ChunkStore(Protocol):
     """A searchable collection of chunks with their embeddings.
 

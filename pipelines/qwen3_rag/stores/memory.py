@@ -8,6 +8,13 @@ processes see either the old or the new index, never half of one. Searches open 
 lazily and memory-map them (``numpy`` ``mmap_mode``, ``bm25s`` ``mmap=True``, ``usearch`` views),
 so opening a store of a million passages costs milliseconds and only the pages touched are read.
 
+One process writes a store at a time (`locking.WriteLock`, an OS file lock in its directory, held
+from reading the base generation to pointing ``CURRENT`` at the next), so no acknowledged write is
+lost whatever runs at once; a generation is built under a ``partial-`` name and renamed when
+complete. Each generation's manifest records its files' sizes and checksums (`integrity`): sizes
+are compared on opening, checksums before a generation becomes the base of the next one and by
+``qwen3-rerank check``, so a damaged generation is refused by name instead of saved as if whole.
+
 Every write rebuilds the BM25 index (BM25's statistics are corpus-wide), so indexing many
 batches goes through `MemoryStore.bulk`, which builds once at the end, as `RagService` does.
 """
@@ -33,9 +40,17 @@ from typing import Any, Literal
 import numpy as np
 
 from ..records import Chunk, Passage
-from ..settings import DEFAULT_ANN_THRESHOLD, DEFAULT_BM25_B, DEFAULT_BM25_K1, DEFAULT_LANGUAGE
+from ..settings import (
+    DEFAULT_ANN_THRESHOLD,
+    DEFAULT_BM25_B,
+    DEFAULT_BM25_K1,
+    DEFAULT_LANGUAGE,
+    DEFAULT_WRITE_LOCK_TIMEOUT_S,
+)
 from .analysis import ANALYSIS_VERSION, Analyzer, check_language, detect_language, detect_languages
 from .base import IndexUnavailable, StoreError, check_embeddings
+from .integrity import MANIFEST, checksum_problems, file_records, size_problems
+from .locking import WriteLock
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +68,12 @@ MIN_PART_PASSAGES = 20
 # usearch's default of 64, 0.983 at 128 and 0.997 at 256 (benchmarks/retrieval.py --hnsw).
 HNSW_EXPANSION_SEARCH = 256
 _CURRENT = "CURRENT"
+_PARTIAL = "partial-"  # a generation being written; renamed to its ``gen-`` name when complete
 _RECOVER = "Delete the file and run `qwen3-rerank index` again."
+_REMEDY_DAMAGED = (
+    "run `qwen3-rerank check` to list every damaged file, then delete that directory and run "
+    "`qwen3-rerank index` again"
+)
 
 
 @dataclass(frozen=True)
@@ -85,11 +105,12 @@ class MemoryStore:
     to 0.78 nDCG@10 that way, docs/evaluation.md).
 
     The store is re-read whenever another process committed a new generation, so a server
-    started before ``qwen3-rerank index`` ran sees the new passages without a restart. Two
-    processes writing at the same moment are not coordinated: the later commit wins (use
-    Elasticsearch for that). An index built with another analysis (an older version's, or another
-    ``language``) is searched through a BM25 index rebuilt in memory from its texts, with a
-    warning to re-index, never with terms it does not hold.
+    started before ``qwen3-rerank index`` ran sees the new passages without a restart. Writers
+    take turns, across processes (`WriteLock`): a second one waits up to
+    ``write_lock_timeout_s``, then gets `StoreBusy` naming the first. An index built with another
+    analysis (an older version's, or another ``language``) is searched through a BM25 index
+    rebuilt in memory from its texts, with a warning to re-index, never with terms it does not
+    hold.
 
     Example:
         >>> store = MemoryStore(Path("~/.cache/qwen3-rag").expanduser(), "qwen3-rag")
@@ -107,6 +128,7 @@ class MemoryStore:
         bm25_k1: float = DEFAULT_BM25_K1,
         bm25_b: float = DEFAULT_BM25_B,
         ann_threshold: int = DEFAULT_ANN_THRESHOLD,
+        write_lock_timeout_s: float = DEFAULT_WRITE_LOCK_TIMEOUT_S,
     ) -> None:
         self.directory = Path(data_dir) / index_name
         self.location = str(self.directory)
@@ -117,14 +139,18 @@ class MemoryStore:
         self._generation: _Generation | None = None
         self._version: tuple[int, int, int] | None = None
         self._table: dict[str, tuple[tuple[Any, ...], np.ndarray]] | None = None
-        self._bulk_depth = 0
+        self._write_lock = WriteLock(self.directory, timeout_s=write_lock_timeout_s)
+        self._write_depth = 0
+        self._dirty = False
+        # The generation this object last wrote or verified whole: its checksums need no re-reading.
+        self._verified: str | None = None
 
     def write(self, chunks: Sequence[Chunk], embeddings: Sequence[Sequence[float]]) -> None:
         dimension = check_embeddings(chunks, embeddings)
         if not len(chunks):
             return
         vectors = _normalised(np.asarray(embeddings, dtype=np.float32).reshape(len(chunks), dimension))
-        with self._lock:
+        with self._writing():
             table = self._writable()
             existing = next(iter(table.values()), None)
             if existing is not None and existing[1].shape[0] != dimension:
@@ -136,20 +162,14 @@ class MemoryStore:
             for chunk, vector in zip(chunks, vectors, strict=True):
                 meta = {**chunk.meta, "position": chunk.position}
                 table[chunk.id] = ((chunk.id, chunk.text, chunk.source, chunk.position, meta), vector)
-            if self._bulk_depth == 0:
-                self._commit()
+            self._dirty = True
 
     @contextlib.contextmanager
     def bulk(self) -> Iterator[None]:
-        """Group writes: the indices are built and saved once, when the block ends."""
-        with self._lock:
-            self._bulk_depth += 1
-            try:
-                yield
-            finally:
-                self._bulk_depth -= 1
-                if self._bulk_depth == 0 and self._table is not None:
-                    self._commit()
+        """Group writes: the indices are built and saved once, when the block ends; the write
+        lock is held for the whole block, so its base is not changed under it by another writer."""
+        with self._writing():
+            yield
 
     def bm25(self, query: str, top_k: int, sources: Sequence[str] | None = None) -> list[Passage]:
         if not query.strip():
@@ -181,18 +201,14 @@ class MemoryStore:
             return generation.passages([(int(rows[row]), score) for row, score in hits])
 
     def prune(self, prefix: str, keep: Collection[str]) -> int:
-        with self._lock:
+        with self._writing():
             table = self._writable()
             gone = [
                 key for key, (row, _) in table.items() if row[2].startswith(prefix) and row[2] not in keep
             ]
             for key in gone:
                 del table[key]
-            if self._bulk_depth == 0:
-                if gone:
-                    self._commit()
-                else:
-                    self._table = None  # unchanged: read the committed generation again next time
+            self._dirty = self._dirty or bool(gone)
             return len(gone)
 
     def count(self) -> int:
@@ -212,11 +228,51 @@ class MemoryStore:
             finally:
                 self._lock.release()
 
+    def verify(self) -> Verified:
+        """Check the current generation whole: every file's size and checksum, and that its
+        parts agree (rows, offsets); what ``qwen3-rerank check`` runs.
+
+        Raises:
+            IndexUnavailable: The generation is damaged; the message names each damaged file.
+        """
+        with self._lock:
+            generation = self._current()
+            if generation is None:
+                self._check_not_orphaned()
+                return Verified(self.location, None, 0, 0, 0, checksums=False)
+            verified = generation.verify()
+            self._verified = generation.path.name
+            return verified
+
     def close(self) -> None:
         """Release the memory maps; every write is already on disk."""
         with self._lock:
             self._generation = None
             self._version = None
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One write (or a bulk of them): the write lock from reading the base to the commit.
+
+        The base is read again once the lock is held, so it includes whatever the writer before
+        committed; the new generation is committed when the outermost block ends, if it changed.
+        """
+        with self._lock:
+            if self._write_depth == 0:
+                self._write_lock.acquire()
+                self._table, self._dirty = None, False
+            self._write_depth += 1
+            try:
+                yield
+            finally:
+                self._write_depth -= 1
+                if self._write_depth == 0:
+                    try:
+                        if self._dirty:
+                            self._commit()
+                    finally:
+                        self._table, self._dirty = None, False
+                        self._write_lock.release()
 
     def _current(self) -> _Generation | None:
         """The committed generation, re-opened when another process committed a newer one."""
@@ -224,33 +280,58 @@ class MemoryStore:
         if version != self._version or (self._generation is None and version is not None):
             self._version = version
             self._generation = None
-            if version is not None:
-                name = (self.directory / _CURRENT).read_text(encoding="utf-8").strip()
+            name = _current_name(self.directory)
+            if name is not None:
                 self._generation = _Generation.open(self.directory / name, self.params)
         return self._generation
 
     def _writable(self) -> dict[str, tuple[tuple[Any, ...], np.ndarray]]:
-        """All passages by id, with their vectors (views into the memory map until rewritten)."""
+        """All passages by id, with their vectors (views into the memory map until rewritten).
+
+        The base generation is verified whole first (checksums, unless this object wrote or
+        verified it): a damaged generation is never the base of a new one."""
         if self._table is None:
             generation = self._current()
+            if generation is None:
+                self._check_not_orphaned()
+            elif generation.path.name != self._verified:
+                generation.verify()
+                self._verified = generation.path.name
             self._table = {} if generation is None else generation.table()
         return self._table
 
+    def _check_not_orphaned(self) -> None:
+        """Refuse to start from nothing when ``CURRENT`` is gone but generations are there."""
+        if any((path / MANIFEST).is_file() for path in self.directory.glob("gen-*")):
+            raise IndexUnavailable(
+                "the embedded store has generations but no CURRENT file naming the committed one",
+                location=self.location,
+                remedy="delete that directory and run `qwen3-rerank index` again",
+            )
+
     def _commit(self) -> None:
+        """Write the next generation and point ``CURRENT`` at it (under the write lock)."""
         table, self._table = self._table or {}, None
         rows = [row for row, _ in table.values()]
         dimension = next(iter(table.values()))[1].shape[0] if table else 0
         vectors = np.stack([vector for _, vector in table.values()]) if table else np.zeros((0, 0), "f4")
         name = _write_generation(self.directory, rows, vectors, dimension, self.params, self.ann_threshold)
+        previous = _current_name(self.directory)
         _replace_text(self.directory / _CURRENT, name)
-        self._remove_old_generations(keep={name, self._generation.path.name if self._generation else ""})
+        self._verified = name
+        self._remove_old_generations(keep={name, previous or ""})
         self._generation, self._version = None, None
 
     def _remove_old_generations(self, keep: set[str]) -> None:
-        """Old generations go, except the one just replaced (a reader may still be opening it)."""
+        """Under the write lock: generations provably finished (a manifest) and unreferenced
+        (neither ``CURRENT`` nor the one it replaced, which a reader may still be opening) go, and
+        so do ``partial-`` folders, which only a writer holding this lock builds: one that died."""
+        assert self._write_lock.held, "generations are removed under the write lock only"
         for path in self.directory.glob("gen-*"):
-            if path.name not in keep:
+            if path.name not in keep and (path / MANIFEST).is_file():
                 shutil.rmtree(path, ignore_errors=True)
+        for path in self.directory.glob(f"{_PARTIAL}gen-*"):
+            shutil.rmtree(path, ignore_errors=True)
 
     def _dimension_error(self, stored: int, given: int) -> str:
         return (
@@ -259,11 +340,26 @@ class MemoryStore:
         )
 
 
+@dataclass(frozen=True)
+class Verified:
+    """What `MemoryStore.verify` checked: the generation (``None``: the store is empty), its
+    passages, files and bytes, and whether checksums were compared (older stores record none)."""
+
+    location: str
+    generation: str | None
+    rows: int
+    files: int
+    bytes: int
+    checksums: bool
+
+
 class _Generation:
     """One committed version of the store, read lazily through memory maps."""
 
     def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
         self.path = path
+        # Sizes and checksums by file name; absent from generations written before they were recorded.
+        self.files: dict[str, dict[str, Any]] | None = manifest.get("files")
         self.rows = int(manifest["rows"])
         self.dimension = int(manifest["dimension"])
         # Indices written before the analysis was recorded hold version 1 (words only).
@@ -280,9 +376,13 @@ class _Generation:
     @classmethod
     def open(cls, path: Path, params: Bm25Params) -> _Generation:
         try:
-            manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+            manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+            if not isinstance(manifest, dict):
+                raise ValueError("not a JSON object")
         except (OSError, ValueError) as error:
-            raise StoreError(f"cannot open the embedded store {path}: {error}. {_RECOVER}") from error
+            raise StoreError(
+                f"cannot open the embedded store {path}: its {MANIFEST} is unreadable ({error}). {_RECOVER}"
+            ) from error
         if manifest.get("format") != FORMAT_VERSION:
             raise StoreError(
                 f"{path} has format {manifest.get('format')!r}, not {FORMAT_VERSION}. {_RECOVER}"
@@ -292,7 +392,8 @@ class _Generation:
         return generation
 
     def check(self) -> None:
-        """Raise `IndexUnavailable` naming the files this generation lacks (it is never used half)."""
+        """Raise `IndexUnavailable` naming the files this generation lacks or holds at another
+        size than its manifest records (it is never used half); a ``stat`` per file."""
         needed = [*_GENERATION_FILES, *(["hnsw.usearch"] if self.has_ann else [])]
         needed += [f"{part['path']}/{name}" for part in self.partitions[1:] for name in _BM25_FILES]
         needed += [f"{part['path']}/rows.npy" for part in self.partitions if part["rows"] != self.rows]
@@ -303,34 +404,90 @@ class _Generation:
                 location=str(self.path.parent),
                 remedy="delete that directory and run `qwen3-rerank index` again",
             )
+        self._refuse(size_problems(self.path, self.files or {}))
+
+    def verify(self) -> Verified:
+        """`check`, then every checksum (when recorded) and the consistency of the parts."""
+        self.check()
+        self._refuse(checksum_problems(self.path, self.files or {}))
+        self._refuse(self._consistency_problems())
+        files = [path for path in self.path.rglob("*") if path.is_file()]
+        size = sum(path.stat().st_size for path in files)
+        return Verified(
+            str(self.path.parent), self.path.name, self.rows, len(files), size, checksums=bool(self.files)
+        )
+
+    def _consistency_problems(self) -> list[str]:
+        """Disagreements between the parts (what finds a truncated file in a store without
+        checksums): row counts, offsets against their data file, vectors against the dimension."""
+        problems = []
+        try:
+            for name, column in (("ids.npy", self._ids), ("positions.npy", self._positions)):
+                if len(column) != self.rows:
+                    problems.append(f"{name} holds {len(column)} rows, the manifest {self.rows}")
+            if len(self._source_codes) != self.rows:
+                problems.append(
+                    f"source_codes.npy holds {len(self._source_codes)} rows, the manifest {self.rows}"
+                )
+            elif self.rows and int(np.max(self._source_codes)) >= len(self._sources):
+                problems.append("source_codes.npy names sources that sources.json lacks")
+            problems += self._texts.problems(self.rows) + self._metas.problems(self.rows)
+            if self.rows and self.vectors.shape != (self.rows, self.dimension):
+                problems.append(
+                    f"vectors.npy has shape {self.vectors.shape}, not ({self.rows}, {self.dimension})"
+                )
+            _ = self._saved_bm25
+        except IndexUnavailable as error:
+            problems.append(error.reason.split(" is damaged: ", 1)[-1])
+        return problems
+
+    def _refuse(self, problems: list[str]) -> None:
+        if problems:
+            raise IndexUnavailable(
+                f"the embedded store's current generation {self.path.name} is damaged: {'; '.join(problems)}",
+                location=str(self.path.parent),
+                remedy=_REMEDY_DAMAGED,
+            )
+
+    def _load(self, name: str) -> np.ndarray:
+        """A memory-mapped array, or `IndexUnavailable` naming the file when it cannot be read."""
+        return self._reading(name, lambda: np.load(self.path / name, mmap_mode="r"))
+
+    def _reading(self, name: str, read: Any) -> Any:
+        try:
+            return read()
+        except (OSError, ValueError, EOFError, KeyError, TypeError) as error:
+            self._refuse([f"cannot read {name} ({type(error).__name__}: {error})"])
 
     @cached_property
     def vectors(self) -> np.ndarray:
-        return np.load(self.path / "vectors.npy", mmap_mode="r")
+        return self._load("vectors.npy")
 
     @cached_property
     def _ids(self) -> np.ndarray:
-        return np.load(self.path / "ids.npy", mmap_mode="r")
+        return self._load("ids.npy")
 
     @cached_property
     def _positions(self) -> np.ndarray:
-        return np.load(self.path / "positions.npy", mmap_mode="r")
+        return self._load("positions.npy")
 
     @cached_property
     def _texts(self) -> _Blobs:
-        return _Blobs(self.path, "texts")
+        return self._reading("texts", lambda: _Blobs(self.path, "texts"))
 
     @cached_property
     def _metas(self) -> _Blobs:
-        return _Blobs(self.path, "metas")
+        return self._reading("metas", lambda: _Blobs(self.path, "metas"))
 
     @cached_property
     def _source_codes(self) -> np.ndarray:
-        return np.load(self.path / "source_codes.npy", mmap_mode="r")
+        return self._load("source_codes.npy")
 
     @cached_property
     def _sources(self) -> list[str]:
-        return json.loads((self.path / "sources.json").read_text(encoding="utf-8"))
+        return self._reading(
+            "sources.json", lambda: list(json.loads((self.path / "sources.json").read_text(encoding="utf-8")))
+        )
 
     @cached_property
     def _source_names(self) -> dict[str, int]:
@@ -356,6 +513,9 @@ class _Generation:
 
     @cached_property
     def _saved_bm25(self) -> _Bm25:
+        return self._reading("bm25/", self._load_bm25_parts)
+
+    def _load_bm25_parts(self) -> _Bm25:
         import bm25s
 
         parts = []
@@ -448,10 +608,12 @@ def _write_generation(
     params: Bm25Params,
     ann_threshold: int,
 ) -> str:
-    """Write every file of a new generation; returns its directory name."""
+    """Write every file of a new generation, then the manifest with their sizes and checksums,
+    under a ``partial-`` name renamed when complete (so every ``gen-`` folder is whole); returns
+    its directory name."""
     numbers = [int(path.name.split("-")[1]) for path in directory.glob("gen-*") if path.name.count("-") == 2]
     name = f"gen-{max(numbers, default=0) + 1:06d}-{uuid.uuid4().hex[:8]}"
-    path = directory / name
+    path = directory / f"{_PARTIAL}{name}"
     path.mkdir(parents=True)
     np.save(path / "ids.npy", np.asarray([row[0] for row in rows], dtype=np.str_))
     np.save(path / "positions.npy", np.asarray([row[3] for row in rows], dtype=np.int64))
@@ -478,8 +640,10 @@ def _write_generation(
         "ann": ann,
         "languages": bm25.languages,
         "bm25_partitions": partitions,
+        "files": file_records(path),
     }
-    (path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (path / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    os.replace(path, directory / name)
     return name
 
 
@@ -488,6 +652,7 @@ class _Blobs:
     a memory map, so reading a passage decodes that passage only."""
 
     def __init__(self, path: Path, name: str) -> None:
+        self._name = name
         self._offsets = np.load(path / f"{name}.offsets.npy", mmap_mode="r")
         with (path / f"{name}.bin").open("rb") as file:
             empty = os.fstat(file.fileno()).st_size == 0
@@ -500,6 +665,16 @@ class _Blobs:
 
     def decoded(self, rows: np.ndarray) -> list[str]:
         return [blob.decode() for blob in self.raw_many(rows)]
+
+    def problems(self, rows: int) -> list[str]:
+        """Where the offsets disagree with the rows or with the data file's size."""
+        name = self._name
+        if len(self._offsets) != rows + 1:
+            return [f"{name}.offsets.npy holds {len(self._offsets)} offsets for {rows} rows"]
+        end, size = int(self._offsets[-1]), len(self._data)
+        if int(self._offsets[0]) != 0 or end != size or bool(np.any(np.diff(self._offsets) < 0)):
+            return [f"{name}.bin is {size} bytes, its offsets end at {end}"]
+        return []
 
     @staticmethod
     def write(path: Path, name: str, blobs: Sequence[bytes]) -> None:
@@ -677,6 +852,14 @@ def _file_version(path: Path) -> tuple[int, int, int] | None:
     except FileNotFoundError:
         return None
     return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
+def _current_name(directory: Path) -> str | None:
+    """The generation ``CURRENT`` names, or None when there is no ``CURRENT`` yet."""
+    try:
+        return (directory / _CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
 
 
 def _replace_text(path: Path, text: str) -> None:
