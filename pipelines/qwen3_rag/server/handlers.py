@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
@@ -46,15 +47,18 @@ from .schemas import (
 )
 from .state import ServerState, get_state
 
+T = TypeVar("T")
+Location = tuple[str | int, ...]
+
 api = APIRouter()  # behind the API key, when keys are set
 probes = APIRouter(tags=["health"])
 
 # nginx's code for "client closed request": logged, never seen by the client that left.
 CLIENT_CLOSED_REQUEST = 499
-# Where other servers put the same API: Cohere's v2 SDK posts to /v2/rerank, and vLLM serves
-# /rerank, /v1/rerank and /v2/rerank alike. Text Embeddings Inference's /rerank takes `texts`
-# instead of `documents`; such a client gets a 422 naming the missing `documents` field.
-RERANK_ALIASES = ("/v2/rerank", "/rerank")
+# Where other servers put the same API: Cohere's v2 SDK posts to /v2/rerank. vLLM serves
+# /rerank, /v1/rerank and /v2/rerank alike; its /rerank (`documents`) shares the path with Text
+# Embeddings Inference's (`texts`), so `wire` serves /rerank and tells the two apart by the body.
+RERANK_ALIASES = ("/v2/rerank",)
 
 try:  # the Elasticsearch client's transport errors are not Python's ConnectionError
     from elastic_transport import ConnectionError as StoreConnectionError
@@ -104,13 +108,9 @@ async def rerank(
     served = served_name(body.model, state)
     texts = checked_texts(body, state)
     try:
-        scores = await cancel_on_disconnect(
-            request, state.scheduler.score(body.query, texts, body.instruction, body.max_tokens_per_doc)
+        scores, _ = await queued_scores(
+            request, state, body.query, texts, body.instruction, body.max_tokens_per_doc
         )
-    except InvalidInput as error:  # this request's own text: validated before it met others
-        invalid(error.location, str(error))
-    except QueueFullError as error:
-        raise too_busy(str(error), state.settings.retry_after_seconds) from error
     except ClientDisconnected:
         return Response(status_code=CLIENT_CLOSED_REQUEST)
     return RerankResponse(
@@ -141,6 +141,38 @@ for alias in RERANK_ALIASES:
     )
 
 
+async def queued_scores(
+    request: Request,
+    state: ServerState,
+    query: str,
+    texts: list[str],
+    instruction: str | None = None,
+    max_tokens_per_doc: int | None = None,
+) -> tuple[list[float], int]:
+    """P(yes) per text and the prompt tokens read: the one scoring path of every wire format
+    (Cohere/Jina here, TEI and vLLM in `wire`), so all share the queue, its limits and its errors.
+
+    Raises:
+        HTTPException: 422 for this request's own text, 429 when the queue is full.
+        ClientDisconnected: The client left; its work was dropped.
+    """
+    work = state.scheduler.score_counted(query, texts, instruction, max_tokens_per_doc)
+    return await scoring_errors(state, cancel_on_disconnect(request, work))
+
+
+async def scoring_errors(
+    state: ServerState, work: Awaitable[T], locate: Callable[[Location], Location] | None = None
+) -> T:
+    """``await work``, its refusals as HTTP errors: the core's `InvalidInput` as a 422 at
+    ``locate(location)`` (a wire format names its fields its own way), a full queue as the 429."""
+    try:
+        return await work
+    except InvalidInput as error:  # this request's own text: validated before it met others
+        invalid(locate(error.location) if locate else error.location, str(error))
+    except QueueFullError as error:
+        raise too_busy(str(error), state.settings.retry_after_seconds) from error
+
+
 def served_name(requested: str | None, state: ServerState) -> str:
     """The name the response carries: the one asked for, if served; else a 404 listing the
     names that are. A client that believes it talks to another model should learn it does not."""
@@ -158,16 +190,7 @@ def served_name(requested: str | None, state: ServerState) -> str:
 
 def checked_texts(body: RerankRequest, state: ServerState) -> list[str]:
     """The texts to rank, within the server's sizes, so one request cannot hog the model."""
-    settings = state.settings
-    if len(body.documents) > settings.max_documents:
-        invalid(
-            ("documents",),
-            f"at most {settings.max_documents} documents per request; got {len(body.documents)}",
-        )
-    limit = settings.max_document_chars
-    for name, text in (("query", body.query), ("instruction", body.instruction or "")):
-        if len(text) > limit:
-            invalid((name,), f"at most {limit} characters; got {len(text)}")
+    check_sizes(state, {"query": body.query, "instruction": body.instruction or ""}, len(body.documents))
     texts = body.texts()
     for index, text in enumerate(texts):
         if text is None:
@@ -175,9 +198,28 @@ def checked_texts(body: RerankRequest, state: ServerState) -> list[str]:
                 ("documents", index),
                 "an object document needs `text`, or `rank_fields` naming fields it has",
             )
+    check_lengths(state, "documents", texts)  # type: ignore[arg-type]  # no None is left
+    return texts  # type: ignore[return-value]
+
+
+def check_sizes(state: ServerState, fields: dict[str, str], count: int, name: str = "documents") -> None:
+    """At most ``QWEN3_SERVER_MAX_DOCUMENTS`` texts in list ``name``, and each of ``fields``
+    (the query, the instruction) within ``QWEN3_SERVER_MAX_DOCUMENT_CHARS``."""
+    settings = state.settings
+    if count > settings.max_documents:
+        invalid((name,), f"at most {settings.max_documents} {name} per request; got {count}")
+    limit = settings.max_document_chars
+    for field_name, text in fields.items():
         if len(text) > limit:
-            invalid(("documents", index), f"at most {limit} characters per document; got {len(text)}")
-    return texts  # type: ignore[return-value]  # no None is left
+            invalid((field_name,), f"at most {limit} characters; got {len(text)}")
+
+
+def check_lengths(state: ServerState, name: str, texts: list[str]) -> None:
+    """Each of ``texts`` (list ``name`` of the request) within ``QWEN3_SERVER_MAX_DOCUMENT_CHARS``."""
+    limit = state.settings.max_document_chars
+    for index, text in enumerate(texts):
+        if len(text) > limit:
+            invalid((name, index), f"at most {limit} characters per document; got {len(text)}")
 
 
 # --- /v1/ask and /v1/documents --------------------------------------------------------------------
