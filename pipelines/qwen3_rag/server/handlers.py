@@ -18,7 +18,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
-from qwen3_rag.records import SourceText
+from qwen3_rag.records import SourceText, display_source
 from qwen3_rag.stores.base import IndexUnavailable, StoreError
 from qwen3_rerank import InvalidInput
 from qwen3_rerank.reranker import best_first
@@ -177,14 +177,15 @@ def served_name(requested: str | None, state: ServerState) -> str:
     """The name the response carries: the one asked for, if served; else a 404 listing the
     names that are. A client that believes it talks to another model should learn it does not."""
     names = state.served_model_names()
+    shown = state.public_model_names()  # a local model's path is accepted, never shown
     if requested is None or requested in names:
-        return requested or names[0]
+        return requested if requested in shown else shown[0]
     error = HTTPException(
         404,
-        f"model {requested!r} is not served here. Accepted names: {', '.join(map(repr, names))}; "
+        f"model {requested!r} is not served here. Accepted names: {', '.join(map(repr, shown))}; "
         "omit `model`, or add the name to QWEN3_SERVER_SERVED_MODEL_NAMES (--served-model-name).",
     )
-    error.extra = {"accepted_models": names}  # type: ignore[attr-defined]
+    error.extra = {"accepted_models": shown}  # type: ignore[attr-defined]
     raise error
 
 
@@ -251,7 +252,7 @@ async def ask(
     return AskResponse(
         answer=answer.answer,
         passages=[
-            PassageOut(rank=p.rank, id=p.id, text=p.text, source=p.source, score=p.score)
+            PassageOut(rank=p.rank, id=p.id, text=p.text, source=display_source(p.source), score=p.score)
             for p in answer.passages
         ],
         timings=dict(answer.timings),
@@ -322,10 +323,10 @@ async def pipeline_call(
         raise HTTPException(504, str(error)) from error
     except InvalidInput as error:
         invalid(error.location, str(error))
-    except ValueError as error:
-        raise HTTPException(422, str(error)) from error
+    except ValueError as error:  # the pipeline's words may name its files: cut to their last part
+        raise HTTPException(422, hide_paths(str(error))) from error
     except (*UNREACHABLE, StoreError) as error:
-        raise HTTPException(503, f"The document store cannot serve: {error}") from error
+        raise HTTPException(503, hide_paths(f"The document store cannot serve: {error}")) from error
 
 
 def _as_dict(report: Any) -> dict[str, Any]:
