@@ -335,6 +335,8 @@ def _print_answer(answer: Answer, settings: Settings, show_stages: bool) -> None
 def _passage_table(
     title: str, passages: list[Passage], ranks_after: list[Passage] | None = None, width: int = 80
 ) -> Table:
+    from .records import display_source  # sources as the user named them, old indices' too
+
     table = Table(title=title)
     for column, justify in (("#", "right"), ("score", "right"), ("source", "left"), ("passage", "left")):
         table.add_column(column, justify=justify, no_wrap=column == "passage")
@@ -345,7 +347,7 @@ def _passage_table(
         row = [
             str(passage.rank),
             f"{passage.score:.3f}",
-            Path(passage.source).name or passage.source,
+            display_source(passage.source),
             preview(passage.text, max(width, 30)),
         ]
         if ranks_after is not None:

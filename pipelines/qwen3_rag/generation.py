@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .records import Passage
+from .records import Passage, display_source
 
 QA_TEMPLATE = """\
 Answer the question using only the numbered passages below. After each statement, cite the \
@@ -31,7 +31,9 @@ NO_PASSAGES_ANSWER = "No passage in the index matches this question."
 def template_documents(passages: Sequence[Passage]) -> list[dict[str, Any]]:
     """Passages shaped like Haystack ``Document``s (``content``, ``meta.source``), which is what
     the template reads, so a Haystack ranker's output feeds it directly too."""
-    return [{"content": passage.text, "meta": {"source": passage.source}} for passage in passages]
+    return [
+        {"content": passage.text, "meta": {"source": display_source(passage.source)}} for passage in passages
+    ]
 
 
 def ranked_passages_answer(passages: Sequence[Passage]) -> str:
@@ -40,7 +42,7 @@ def ranked_passages_answer(passages: Sequence[Passage]) -> str:
         return NO_PASSAGES_ANSWER
     lines = [NO_LLM_HEADER, ""]
     for number, passage in enumerate(passages, start=1):
-        lines.append(f"[{number}] (score {passage.score:.3f}, {passage.source})")
+        lines.append(f"[{number}] (score {passage.score:.3f}, {display_source(passage.source)})")
         lines.append(passage.text)
         lines.append("")
     return "\n".join(lines).rstrip()

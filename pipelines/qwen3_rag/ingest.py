@@ -16,7 +16,7 @@ import os
 import re
 import stat
 from collections.abc import Iterator, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from .records import Chunk, Skipped, SourceText
 
@@ -115,21 +115,25 @@ def read_paths(
     in the returned list, never silently dropped. The caller reports the list (``qwen3-rerank
     index`` prints it), so skips are logged at debug level only.
 
+    Each source, and each skip, is named as the user named it (`source_name`): a file in a folder
+    given as ``docs/`` is ``docs/guide/a.md``, a file given itself is its file name; no absolute
+    path is recorded, so none is shown or served.
+
     Raises:
         FileNotFoundError: A path given does not exist.
     """
     sources: list[SourceText] = []
     skipped: list[Skipped] = []
-    for path in _expand(paths, skipped):
+    for path, name in _expand(paths, skipped):
         try:
             text = read_text(path, max_file_bytes=max_file_bytes)
         except (OSError, UnicodeDecodeError, ValueError) as error:
-            skipped.append(_skip(path, _reason(error)))
+            skipped.append(_skip(name, _reason(error)))
             continue
         if not text.strip():
-            skipped.append(_skip(path, "no text"))
+            skipped.append(_skip(name, "no text"))
             continue
-        sources.append(SourceText(text=text, source=str(path), meta={"file_name": path.name}))
+        sources.append(SourceText(text=text, source=name, meta={"file_name": path.name}))
     return sources, skipped
 
 
@@ -229,18 +233,25 @@ def _not_regular(mode: int) -> str | None:
     return f"{kind}, not a regular file; not opened"
 
 
-def _expand(paths: Sequence[Path], skipped: list[Skipped]) -> Iterator[Path]:
-    """The files to read; what a folder holds but will not be read is appended to ``skipped``."""
+def source_name(root: Path, path: Path) -> str:
+    """The name a file found under the folder ``root`` is recorded by: its path relative to
+    ``root``, under ``root``'s own name, with ``/`` between parts on every system."""
+    return PurePosixPath(root.name, *path.relative_to(root).parts).as_posix()
+
+
+def _expand(paths: Sequence[Path], skipped: list[Skipped]) -> Iterator[tuple[Path, str]]:
+    """The files to read, each with its `source_name`; what a folder holds but will not be read
+    is appended to ``skipped``."""
     for path in map(Path, paths):
         if not path.exists():
             raise FileNotFoundError(f"{path} does not exist; pass files or directories to index")
         if path.is_dir():
             yield from _walk(path.resolve(), skipped)
         else:  # a regular file, or a FIFO, socket or device that reading skips unopened
-            yield path.resolve()
+            yield path.resolve(), path.name
 
 
-def _walk(root: Path, skipped: list[Skipped]) -> Iterator[Path]:
+def _walk(root: Path, skipped: list[Skipped]) -> Iterator[tuple[Path, str]]:
     """Files under ``root`` in name order, without following links out of it or into loops."""
     for folder, directories, files in os.walk(root):
         here = Path(folder)
@@ -248,7 +259,7 @@ def _walk(root: Path, skipped: list[Skipped]) -> Iterator[Path]:
         for name in sorted(directories):
             reason = _not_walked(here / name)
             if reason:
-                skipped.append(_skip(here / name, reason))
+                skipped.append(_skip(source_name(root, here / name), reason))
             else:
                 walked.append(name)
         directories[:] = walked
@@ -256,9 +267,10 @@ def _walk(root: Path, skipped: list[Skipped]) -> Iterator[Path]:
             child = here / name
             reason = _not_indexed(root, child)
             if reason:
-                skipped.append(_skip(child, reason))
+                skipped.append(_skip(source_name(root, child), reason))
             else:
-                yield child.resolve()
+                # A link within the folder is its target, named as the target: read once.
+                yield child.resolve(), source_name(root, child.resolve())
 
 
 def _not_walked(folder: Path) -> str | None:
@@ -286,10 +298,10 @@ def _not_indexed(root: Path, file: Path) -> str | None:
     return None
 
 
-def _skip(path: Path, reason: str) -> Skipped:
+def _skip(name: str, reason: str) -> Skipped:
     """A skip, listed once: the caller reports the list, so the log has it at debug level only."""
-    logger.debug("skipped %s: %s", path, reason)
-    return Skipped(str(path), reason)
+    logger.debug("skipped %s: %s", name, reason)
+    return Skipped(name, reason)
 
 
 def _reason(error: Exception) -> str:

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
 
 @dataclass(frozen=True)
 class SourceText:
-    """A document to index: its text, where it came from (a path or URL), and free metadata."""
+    """A document to index: its text, where it came from, and free metadata.
+
+    ``source`` is the name shown and cited: for a file `qwen3-rerank index` read, its path
+    relative to the folder it was given, under that folder's name (``samples_zh/tea.txt``),
+    never the absolute path, which would tell every client where the files live; a URL or an id
+    for documents given otherwise.
+    """
 
     text: str
     source: str
@@ -98,3 +105,19 @@ class IndexReport:
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
     removed: int = 0
+
+
+def display_source(source: str) -> str:
+    """``source`` as a reader is shown it: as recorded, except an absolute path.
+
+    Indices written before sources were recorded relative to their folder hold absolute paths
+    (``/home/.../samples_zh/tea.txt``); those show as their last two parts (``samples_zh/tea.txt``),
+    the name indexing the folder now records for a file at its top, so an old index answers
+    without showing where the server keeps its files. Re-indexing the folder rewrites them.
+    """
+    for kind in (PurePosixPath, PureWindowsPath):
+        path = kind(source)
+        if path.is_absolute() and (kind is PurePosixPath or path.drive):
+            named = [part for part in path.parts if part != path.anchor]
+            return "/".join(named[-2:]) or source
+    return source

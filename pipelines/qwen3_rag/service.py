@@ -145,7 +145,13 @@ class RagService:
     def index_paths(self, paths: Sequence[Path], *, show_progress: bool = False) -> IndexReport:
         """Index files (.txt, .md, .html, .pdf) and directories (recursively); unreadable files
         are skipped and listed in the report with the reason. Re-indexing a folder removes the
-        passages of files no longer in it (``report.removed`` counts them)."""
+        passages of files no longer in it (``report.removed`` counts them), and the passages an
+        older index held under the folder's absolute paths (now named relative to the folder).
+
+        Sources are named relative to each folder, under its name (`ingest.read_paths`), so two
+        different folders of the same name share names: index them into different stores, or
+        index their common parent.
+        """
         started = time.perf_counter()
         sources, skipped = read_paths(paths)
         report = self.index_documents(sources, show_progress=show_progress)
@@ -153,7 +159,10 @@ class RagService:
         present = {source.source for source in sources} | {entry.path for entry in skipped}
         for folder in (Path(path).resolve() for path in paths):
             if folder.is_dir():  # a re-indexed folder: passages of files gone from it go too
-                report.removed += self._store.prune(str(folder) + os.sep, present)
+                report.removed += self._store.prune(f"{folder.name}/", present)
+                # Indices written before sources were named relative to their folder hold its
+                # files by absolute path: those passages are the ones just rewritten under new names.
+                report.removed += self._store.prune(str(folder) + os.sep, ())
         report.seconds = time.perf_counter() - started
         return report
 

@@ -13,6 +13,7 @@ tested promise, not a hope.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -238,3 +239,100 @@ def test_langchain_cohere_rerank(
     compressed = compressor.compress_documents(documents, QUERY)
     assert_same_ranking([(d.metadata["n"], d.metadata["relevance_score"]) for d in compressed], expected)
     assert all("relevance_score" not in d.metadata for d in documents), "the caller's documents are kept"
+
+
+# Text Embeddings Inference's format: LlamaIndex's `TextEmbeddingInference` postprocessor, and
+# the plain `requests` calls docs/server.md shows for TEI's `/rerank` and vLLM's score API.
+
+
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {API_KEY}"}
+
+
+def test_llamaindex_tei_rerank(server_url: str, expected: list[float]) -> None:
+    postprocessor = pytest.importorskip("llama_index.postprocessor.tei_rerank")
+    rerank = postprocessor.TextEmbeddingInference(
+        base_url=server_url, top_n=len(DOCUMENTS), auth_token=f"Bearer {API_KEY}"
+    )
+    ranked = rerank.postprocess_nodes(llamaindex_nodes(), query_str=QUERY)
+    assert_same_ranking([(by_text(n.node.get_content()), n.score) for n in ranked], expected)
+
+
+def test_tei_rerank_requests(server_url: str, expected: list[float]) -> None:
+    """TEI's documented call: a bare list, best first; ``raw_scores`` the logits, ``return_text``."""
+    import requests
+
+    url = f"{server_url}/rerank"
+    ranks = requests.post(url, json={"query": QUERY, "texts": DOCUMENTS}, headers=auth(), timeout=60).json()
+    assert_same_ranking([(r["index"], r["score"]) for r in ranks], expected)
+    assert all("text" not in r for r in ranks)
+
+    body = {"query": QUERY, "texts": DOCUMENTS, "raw_scores": True, "return_text": True, "truncate": True}
+    ranks = requests.post(url, json=body, headers=auth(), timeout=60).json()
+    assert [r["text"] for r in ranks] == [DOCUMENTS[r["index"]] for r in ranks]
+    logits = [math.log(p / (1 - p)) for p in expected]
+    assert [r["index"] for r in ranks] == best_first(expected)
+    assert [r["score"] for r in ranks] == pytest.approx([logits[r["index"]] for r in ranks], abs=1e-3)
+
+
+def test_tei_rerank_errors(server_url: str) -> None:
+    """TEI's error body, ``{"error", "error_type"}``, for what TEI itself refuses; keys as everywhere."""
+    import requests
+
+    url = f"{server_url}/rerank"
+    long_text = "tea " * 5000  # over the server's 4096 tokens per document
+    refused = requests.post(
+        url,
+        json={"query": QUERY, "texts": ["short", long_text], "truncate": False},
+        headers=auth(),
+        timeout=60,
+    )
+    assert refused.status_code == 422
+    assert refused.json()["error_type"] == "validation" and "texts.1" in refused.json()["error"]
+    cut = requests.post(url, json={"query": QUERY, "texts": ["short", long_text]}, headers=auth(), timeout=60)
+    assert cut.status_code == 200 and len(cut.json()) == 2, "unset `truncate` cuts, as --auto-truncate does"
+    strict = requests.post(
+        url, json={"query": QUERY, "texts": DOCUMENTS, "raw_scores": "yes"}, headers=auth()
+    )
+    assert strict.status_code == 422 and strict.json()["error_type"] == "validation"
+    assert "raw_scores" in strict.json()["error"]
+    assert requests.post(url, json={"query": QUERY, "texts": DOCUMENTS}, timeout=60).status_code == 401
+
+
+def test_vllm_score_requests(server_url: str, reranker: Qwen3Reranker, expected: list[float]) -> None:
+    """vLLM's score API as its docs call it: one ``text_1`` against a list, then pairs."""
+    import requests
+
+    body = {"model": served_name(reranker), "text_1": QUERY, "text_2": DOCUMENTS}
+    answer = requests.post(f"{server_url}/score", json=body, headers=auth(), timeout=60).json()
+    assert answer["object"] == "list" and answer["model"] == served_name(reranker)
+    assert [d["index"] for d in answer["data"]] == list(range(len(DOCUMENTS)))
+    assert all(d["object"] == "score" for d in answer["data"])
+    assert [d["score"] for d in answer["data"]] == pytest.approx(expected, abs=1e-5)
+    assert answer["usage"]["prompt_tokens"] == answer["usage"]["total_tokens"] > 0
+
+    other = "Which river flows north?"
+    pairs = {"text_1": [QUERY, other, QUERY], "text_2": [DOCUMENTS[1], DOCUMENTS[4], DOCUMENTS[0]]}
+    answer = requests.post(f"{server_url}/v1/score", json=pairs, headers=auth(), timeout=60).json()
+    river = reranker.score(other, [DOCUMENTS[4]])[0]
+    assert [d["score"] for d in answer["data"]] == pytest.approx([expected[1], river, expected[0]], abs=1e-5)
+
+    mismatch = {"text_1": [QUERY, other], "text_2": DOCUMENTS}
+    refused = requests.post(f"{server_url}/v1/score", json=mismatch, headers=auth(), timeout=60)
+    assert refused.status_code == 422 and "1:1, 1:N or N:N" in refused.text
+    unknown = requests.post(f"{server_url}/score", json={**body, "model": "bge-reranker"}, headers=auth())
+    assert unknown.status_code == 404
+
+
+def test_vllm_rerank_requests(server_url: str, reranker: Qwen3Reranker, expected: list[float]) -> None:
+    """vLLM's (and Jina's) ``/rerank`` with ``documents`` shares the path with TEI's ``texts``."""
+    import requests
+
+    body = {"model": served_name(reranker), "query": QUERY, "documents": DOCUMENTS, "top_n": 2}
+    answer = requests.post(f"{server_url}/rerank", json=body, headers=auth(), timeout=60).json()
+    results = answer["results"]
+    assert [r["index"] for r in results] == best_first(expected, 2)
+    assert [r["relevance_score"] for r in results] == pytest.approx(
+        [expected[i] for i in best_first(expected, 2)]
+    )
+    assert answer["model"] == served_name(reranker)

@@ -192,7 +192,10 @@ def test_a_fifo_is_skipped_unopened_in_a_folder_and_when_named(tmp_path: Path) -
     assert [(Path(s.path).name, s.reason) for s in skipped] == [
         ("pipe.txt", "a FIFO (named pipe), not a regular file; not opened")
     ]
-    assert named_sources == [] and named_skipped == skipped
+    # Named by itself, it is listed by its own name; in the folder, under the folder's name.
+    assert named_sources == [] and [(s.path, s.reason) for s in named_skipped] == [
+        ("pipe.txt", skipped[0].reason)
+    ]
 
 
 @pytest.mark.timeout(60)
@@ -253,3 +256,21 @@ def test_index_prints_each_skip_once(tmp_path: Path) -> None:
     result = CliRunner().invoke(full_app(), ["index", str(tmp_path / "docs")], env=env)
     assert result.exit_code == 0, result.output
     assert result.output.count("table.csv") == 1, result.output
+
+
+def test_sources_are_named_relative_to_the_folder_given_under_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "handbook"
+    (folder / "guide").mkdir(parents=True)
+    (folder / "guide" / "tea.md").write_text("Tea is brewed.", encoding="utf-8")
+    (folder / "intro.txt").write_text("Welcome.", encoding="utf-8")
+    (folder / "data.bin").write_bytes(b"\0\1")
+    loose = tmp_path / "loose.txt"
+    loose.write_text("A file given by itself.", encoding="utf-8")
+    monkeypatch.chdir(folder)  # "." is named by the folder's own name too
+    for given in (folder, Path(".")):
+        sources, skipped = read_paths([given, loose])
+        assert [s.source for s in sources] == ["handbook/intro.txt", "handbook/guide/tea.md", "loose.txt"]
+        assert [s.path for s in skipped] == ["handbook/data.bin"]
+    assert all(str(tmp_path) not in s.source for s in sources), "no absolute path is recorded"

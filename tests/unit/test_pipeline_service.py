@@ -12,6 +12,7 @@ import pytest
 
 from qwen3_rag import RagService, SourceText
 from qwen3_rag.generation import NO_LLM_HEADER, NO_PASSAGES_ANSWER
+from qwen3_rag.records import display_source
 from qwen3_rag.settings import Settings
 from qwen3_rag.testing import SAMPLES_DIR, offline_settings
 from qwen3_rerank import Qwen3Reranker, shared_models
@@ -110,6 +111,27 @@ def test_reindexing_a_folder_removes_the_passages_of_files_gone_from_it(
         sources = {Path(p.source).name for p in service.retrieve("brewed", candidates=10).fused}
     assert report.removed == 1
     assert sources == {"keep.txt", "docs-archive.txt"}
+
+
+def test_an_index_written_with_absolute_sources_is_shown_and_reindexed_by_relative_names(
+    tmp_path: Path, tiny_qwen3_dir: Path
+) -> None:
+    """Indices written before sources were named relative to their folder hold absolute paths:
+    they answer, shown by their last two parts, and re-indexing the folder replaces them."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "tea.txt").write_text("Tea is brewed from leaves.", encoding="utf-8")
+    with RagService(settings_for(tmp_path, tiny_qwen3_dir)) as service:
+        service.index_documents([SourceText("Tea is brewed from leaves.", str(folder.resolve() / "tea.txt"))])
+        old = service.ask("brewed").passages
+        assert [display_source(p.source) for p in old] == ["docs/tea.txt"]
+        assert (
+            "docs/tea.txt" in service.ask("brewed").answer
+            and str(tmp_path) not in service.ask("brewed").answer
+        )
+        report = service.index_paths([folder])
+        assert report.removed == 1 and service.document_count() == 1
+        assert [p.source for p in service.ask("brewed").passages] == ["docs/tea.txt"]
 
 
 def test_the_index_persists_for_a_new_service(tmp_path: Path, tiny_qwen3_dir: Path) -> None:

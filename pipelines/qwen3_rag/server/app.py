@@ -36,6 +36,7 @@ from .observability import ServerMetrics, install_log_filter, remove_log_filter
 from .queue import RerankScheduler
 from .settings import ServerSettings
 from .state import RagBackend, ServerState, server_secrets
+from .wire import wire
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +106,8 @@ def create_app(
     app = FastAPI(
         title="qwen3-rerank",
         version=__version__,
-        summary="Qwen3-Reranker scoring (Cohere/Jina-compatible /v1/rerank) and a RAG pipeline with sources.",
+        summary="Qwen3-Reranker scoring (Cohere/Jina /v1/rerank, TEI /rerank, vLLM /v1/score) and a RAG "
+        "pipeline with sources.",
         lifespan=lifespan,
     )
     install_error_handlers(app, secrets)
@@ -122,6 +124,7 @@ def create_app(
         update_request_header=False,
     )
     app.include_router(api, dependencies=[Depends(bearer)])  # the scheme in OpenAPI; the gate checks keys
+    app.include_router(wire, dependencies=[Depends(bearer)])  # TEI's and vLLM's formats
     app.include_router(probes)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

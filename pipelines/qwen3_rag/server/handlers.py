@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
-from qwen3_rag.records import SourceText
+from qwen3_rag.records import SourceText, display_source
 from qwen3_rag.stores.base import IndexUnavailable, StoreBusy, StoreError
 from qwen3_rerank import InvalidInput
 from qwen3_rerank.reranker import best_first
@@ -46,15 +47,18 @@ from .schemas import (
 )
 from .state import ServerState, get_state
 
+T = TypeVar("T")
+Location = tuple[str | int, ...]
+
 api = APIRouter()  # behind the API key, when keys are set
 probes = APIRouter(tags=["health"])
 
 # nginx's code for "client closed request": logged, never seen by the client that left.
 CLIENT_CLOSED_REQUEST = 499
-# Where other servers put the same API: Cohere's v2 SDK posts to /v2/rerank, and vLLM serves
-# /rerank, /v1/rerank and /v2/rerank alike. Text Embeddings Inference's /rerank takes `texts`
-# instead of `documents`; such a client gets a 422 naming the missing `documents` field.
-RERANK_ALIASES = ("/v2/rerank", "/rerank")
+# Where other servers put the same API: Cohere's v2 SDK posts to /v2/rerank. vLLM serves
+# /rerank, /v1/rerank and /v2/rerank alike; its /rerank (`documents`) shares the path with Text
+# Embeddings Inference's (`texts`), so `wire` serves /rerank and tells the two apart by the body.
+RERANK_ALIASES = ("/v2/rerank",)
 
 try:  # the Elasticsearch client's transport errors are not Python's ConnectionError
     from elastic_transport import ConnectionError as StoreConnectionError
@@ -107,13 +111,9 @@ async def rerank(
     served = served_name(body.model, state)
     texts = checked_texts(body, state)
     try:
-        scores = await cancel_on_disconnect(
-            request, state.scheduler.score(body.query, texts, body.instruction, body.max_tokens_per_doc)
+        scores, _ = await queued_scores(
+            request, state, body.query, texts, body.instruction, body.max_tokens_per_doc
         )
-    except InvalidInput as error:  # this request's own text: validated before it met others
-        invalid(error.location, str(error))
-    except QueueFullError as error:
-        raise too_busy(str(error), state.settings.retry_after_seconds) from error
     except ClientDisconnected:
         return Response(status_code=CLIENT_CLOSED_REQUEST)
     return RerankResponse(
@@ -144,33 +144,57 @@ for alias in RERANK_ALIASES:
     )
 
 
+async def queued_scores(
+    request: Request,
+    state: ServerState,
+    query: str,
+    texts: list[str],
+    instruction: str | None = None,
+    max_tokens_per_doc: int | None = None,
+) -> tuple[list[float], int]:
+    """P(yes) per text and the prompt tokens read: the one scoring path of every wire format
+    (Cohere/Jina here, TEI and vLLM in `wire`), so all share the queue, its limits and its errors.
+
+    Raises:
+        HTTPException: 422 for this request's own text, 429 when the queue is full.
+        ClientDisconnected: The client left; its work was dropped.
+    """
+    work = state.scheduler.score_counted(query, texts, instruction, max_tokens_per_doc)
+    return await scoring_errors(state, cancel_on_disconnect(request, work))
+
+
+async def scoring_errors(
+    state: ServerState, work: Awaitable[T], locate: Callable[[Location], Location] | None = None
+) -> T:
+    """``await work``, its refusals as HTTP errors: the core's `InvalidInput` as a 422 at
+    ``locate(location)`` (a wire format names its fields its own way), a full queue as the 429."""
+    try:
+        return await work
+    except InvalidInput as error:  # this request's own text: validated before it met others
+        invalid(locate(error.location) if locate else error.location, str(error))
+    except QueueFullError as error:
+        raise too_busy(str(error), state.settings.retry_after_seconds) from error
+
+
 def served_name(requested: str | None, state: ServerState) -> str:
     """The name the response carries: the one asked for, if served; else a 404 listing the
     names that are. A client that believes it talks to another model should learn it does not."""
     names = state.served_model_names()
+    shown = state.public_model_names()  # a local model's path is accepted, never shown
     if requested is None or requested in names:
-        return requested or names[0]
+        return requested if requested in shown else shown[0]
     error = HTTPException(
         404,
-        f"model {requested!r} is not served here. Accepted names: {', '.join(map(repr, names))}; "
+        f"model {requested!r} is not served here. Accepted names: {', '.join(map(repr, shown))}; "
         "omit `model`, or add the name to QWEN3_SERVER_SERVED_MODEL_NAMES (--served-model-name).",
     )
-    error.extra = {"accepted_models": names}  # type: ignore[attr-defined]
+    error.extra = {"accepted_models": shown}  # type: ignore[attr-defined]
     raise error
 
 
 def checked_texts(body: RerankRequest, state: ServerState) -> list[str]:
     """The texts to rank, within the server's sizes, so one request cannot hog the model."""
-    settings = state.settings
-    if len(body.documents) > settings.max_documents:
-        invalid(
-            ("documents",),
-            f"at most {settings.max_documents} documents per request; got {len(body.documents)}",
-        )
-    limit = settings.max_document_chars
-    for name, text in (("query", body.query), ("instruction", body.instruction or "")):
-        if len(text) > limit:
-            invalid((name,), f"at most {limit} characters; got {len(text)}")
+    check_sizes(state, {"query": body.query, "instruction": body.instruction or ""}, len(body.documents))
     texts = body.texts()
     for index, text in enumerate(texts):
         if text is None:
@@ -178,9 +202,28 @@ def checked_texts(body: RerankRequest, state: ServerState) -> list[str]:
                 ("documents", index),
                 "an object document needs `text`, or `rank_fields` naming fields it has",
             )
+    check_lengths(state, "documents", texts)  # type: ignore[arg-type]  # no None is left
+    return texts  # type: ignore[return-value]
+
+
+def check_sizes(state: ServerState, fields: dict[str, str], count: int, name: str = "documents") -> None:
+    """At most ``QWEN3_SERVER_MAX_DOCUMENTS`` texts in list ``name``, and each of ``fields``
+    (the query, the instruction) within ``QWEN3_SERVER_MAX_DOCUMENT_CHARS``."""
+    settings = state.settings
+    if count > settings.max_documents:
+        invalid((name,), f"at most {settings.max_documents} {name} per request; got {count}")
+    limit = settings.max_document_chars
+    for field_name, text in fields.items():
         if len(text) > limit:
-            invalid(("documents", index), f"at most {limit} characters per document; got {len(text)}")
-    return texts  # type: ignore[return-value]  # no None is left
+            invalid((field_name,), f"at most {limit} characters; got {len(text)}")
+
+
+def check_lengths(state: ServerState, name: str, texts: list[str]) -> None:
+    """Each of ``texts`` (list ``name`` of the request) within ``QWEN3_SERVER_MAX_DOCUMENT_CHARS``."""
+    limit = state.settings.max_document_chars
+    for index, text in enumerate(texts):
+        if len(text) > limit:
+            invalid((name, index), f"at most {limit} characters per document; got {len(text)}")
 
 
 # --- /v1/ask and /v1/documents --------------------------------------------------------------------
@@ -212,7 +255,7 @@ async def ask(
     return AskResponse(
         answer=answer.answer,
         passages=[
-            PassageOut(rank=p.rank, id=p.id, text=p.text, source=p.source, score=p.score)
+            PassageOut(rank=p.rank, id=p.id, text=p.text, source=display_source(p.source), score=p.score)
             for p in answer.passages
         ],
         timings=dict(answer.timings),
@@ -283,13 +326,13 @@ async def pipeline_call(
         raise HTTPException(504, str(error)) from error
     except InvalidInput as error:
         invalid(error.location, str(error))
-    except ValueError as error:
-        raise HTTPException(422, str(error)) from error
+    except ValueError as error:  # the pipeline's words may name its files: cut to their last part
+        raise HTTPException(422, hide_paths(str(error))) from error
     except StoreBusy as error:  # another process is writing the embedded store: send it again
         retry = {"Retry-After": str(retry_after)}
-        raise HTTPException(503, f"The document store is busy: {error}", headers=retry) from error
+        raise HTTPException(503, hide_paths(f"The document store is busy: {error}"), headers=retry) from error
     except (*UNREACHABLE, StoreError) as error:
-        raise HTTPException(503, f"The document store cannot serve: {error}") from error
+        raise HTTPException(503, hide_paths(f"The document store cannot serve: {error}")) from error
 
 
 def _as_dict(report: Any) -> dict[str, Any]:

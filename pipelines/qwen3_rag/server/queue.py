@@ -342,13 +342,25 @@ class RerankScheduler:
             qwen3_rerank.InvalidInput: The request's own text cannot be scored (names where).
             QueueFullError: The queue is full (in requests or tokens).
         """
+        scores, _ = await self.score_counted(query, documents, instruction, max_tokens_per_doc)
+        return scores
+
+    async def score_counted(
+        self,
+        query: str,
+        documents: Sequence[str],
+        instruction: str | None = None,
+        max_tokens_per_doc: int | None = None,
+    ) -> tuple[list[float], int]:
+        """`score`, and the prompt tokens the model read for it (vLLM's ``usage`` reports them)."""
         limit = min(max_tokens_per_doc or self.max_tokens_per_doc, self.max_tokens_per_doc)
         prepared = await asyncio.to_thread(
             self.reranker.prepare, query, documents, instruction, max_tokens_per_doc=limit
         )
-        return await self.batcher.submit(
+        scores = await self.batcher.submit(
             prepared, tokens=prepared.tokens, documents=prepared.documents, group=instruction
         )
+        return scores, prepared.tokens
 
     def score_from_thread(
         self, query: str, documents: Sequence[str], instruction: str | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Literal, Protocol
 
 from fastapi import HTTPException, Request
@@ -91,6 +91,11 @@ class ServerState:
         names = [*self.settings.served_model_names, model_id.rstrip("/").rsplit("/", 1)[-1], model_id]
         return list(dict.fromkeys(names))
 
+    def public_model_names(self) -> list[str]:
+        """`served_model_names` without a local path (a model loaded from a folder): the names a
+        response may list, since no response shows where the server keeps its files."""
+        return [name for name in self.served_model_names() if not _is_local_path(name)]
+
     def require_rag(self) -> RagBackend:
         """The pipeline, or a 503 saying why ``/v1/ask`` cannot answer."""
         if self.rag is None:
@@ -99,6 +104,15 @@ class ServerState:
                 f"The RAG pipeline is not available: {self.rag_error or 'disabled (QWEN3_SERVER_RAG=off)'}.",
             )
         return self.rag
+
+
+def _is_local_path(name: str) -> bool:
+    """A path of this machine: absolute (POSIX, or Windows with a drive), or from home or here."""
+    return (
+        PurePosixPath(name).is_absolute()
+        or bool(PureWindowsPath(name).drive)
+        or name.startswith(("~", "./", "../", ".\\", "..\\"))
+    )
 
 
 def server_secrets(settings: ServerSettings) -> list[str]:
