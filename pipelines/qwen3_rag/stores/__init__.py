@@ -28,6 +28,7 @@ def open_store(settings: Settings) -> ChunkStore:
         bm25_k1=settings.bm25_k1,
         bm25_b=settings.bm25_b,
         ann_threshold=settings.ann_threshold,
+        embedding_model=settings.embedding_model,
     )
 
 

@@ -89,8 +89,12 @@ class MemoryStore:
         bm25_k1: float = DEFAULT_BM25_K1,
         bm25_b: float = DEFAULT_BM25_B,
         ann_threshold: int = DEFAULT_ANN_THRESHOLD,
+        embedding_model: str | None = None,
     ) -> None:
         self.directory = Path(data_dir) / index_name
+        # Recorded in each generation's manifest, so that a copy to Elasticsearch (`export`) can
+        # refuse to pair these vectors with queries embedded by another model.
+        self.embedding_model = embedding_model
         self.location = str(self.directory)
         self.params = Bm25Params(language, bm25_k1, bm25_b)
         self._analyzer = Analyzer(language)
@@ -203,6 +207,32 @@ class MemoryStore:
             self._generation = None
             self._version = None
 
+    def manifest(self) -> dict[str, Any] | None:
+        """The current generation's manifest (rows, dimension, the analysis's language, k1, b and
+        version, and the embedding model where it was recorded); None when nothing is indexed."""
+        with self._lock:
+            generation = self._current()
+            return None if generation is None else dict(generation.manifest)
+
+    def export(self, batch_size: int = 500) -> Iterator[tuple[list[Chunk], np.ndarray]]:
+        """Every chunk with its stored (unit-length, float32) vector, ``batch_size`` rows at a
+        time, in row order: what a copy to another store needs, without re-embedding.
+
+        The generation current at the first batch is read to the end, from its memory maps, so a
+        commit by another process meanwhile neither mixes two versions nor holds the whole index
+        in memory.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+        with self._lock:
+            generation = self._current()
+        if generation is None:
+            return
+        generation.pin()
+        for start in range(0, generation.rows, batch_size):
+            rows = np.arange(start, min(start + batch_size, generation.rows))
+            yield generation.chunks(rows), np.asarray(generation.vectors[rows])
+
     def _current(self) -> _Generation | None:
         """The committed generation, re-opened when another process committed a newer one."""
         version = _file_version(self.directory / _CURRENT)
@@ -226,7 +256,15 @@ class MemoryStore:
         rows = [row for row, _ in table.values()]
         dimension = next(iter(table.values()))[1].shape[0] if table else 0
         vectors = np.stack([vector for _, vector in table.values()]) if table else np.zeros((0, 0), "f4")
-        name = _write_generation(self.directory, rows, vectors, dimension, self.params, self.ann_threshold)
+        name = _write_generation(
+            self.directory,
+            rows,
+            vectors,
+            dimension,
+            self.params,
+            self.ann_threshold,
+            embedding_model=self.embedding_model,
+        )
         _replace_text(self.directory / _CURRENT, name)
         self._remove_old_generations(keep={name, self._generation.path.name if self._generation else ""})
         self._generation, self._version = None, None
@@ -249,6 +287,7 @@ class _Generation:
 
     def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
         self.path = path
+        self.manifest = manifest
         self.rows = int(manifest["rows"])
         self.dimension = int(manifest["dimension"])
         # Indices written before the analysis was recorded hold version 1 (words only).
@@ -371,6 +410,24 @@ class _Generation:
             )
         ]
 
+    def pin(self) -> None:
+        """Open every file now: a reader holding the maps keeps reading this generation even if a
+        later commit removes its directory."""
+        for name in ("vectors", "_ids", "_positions", "_texts", "_metas", "_source_codes", "_sources"):
+            getattr(self, name)
+
+    def chunks(self, rows: np.ndarray) -> list[Chunk]:
+        """The chunks of ``rows`` as they were written (``meta`` without the position)."""
+        ids, positions = self._ids[rows].tolist(), self._positions[rows].tolist()
+        sources = [self._sources[code] for code in self._source_codes[rows].tolist()]
+        texts, metas = self._texts.decoded(rows), self._metas.raw_many(rows)
+        return [
+            Chunk(chunk_id, text, source, position, _meta_of(raw_meta))
+            for chunk_id, text, source, position, raw_meta in zip(
+                ids, texts, sources, positions, metas, strict=True
+            )
+        ]
+
     def mask(self, sources: Sequence[str] | None) -> np.ndarray | None:
         """Rows from ``sources`` (None: no restriction)."""
         if not sources:
@@ -418,6 +475,8 @@ def _write_generation(
     dimension: int,
     params: Bm25Params,
     ann_threshold: int,
+    *,
+    embedding_model: str | None = None,
 ) -> str:
     """Write every file of a new generation; returns its directory name."""
     numbers = [int(path.name.split("-")[1]) for path in directory.glob("gen-*") if path.name.count("-") == 2]
@@ -447,6 +506,8 @@ def _write_generation(
         "analysis": params.analysis,
         "ann": ann,
     }
+    if embedding_model:
+        manifest["embedding_model"] = embedding_model
     (path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return name
 
