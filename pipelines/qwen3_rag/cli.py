@@ -86,8 +86,17 @@ def register(app: typer.Typer) -> None:
 
 def index(
     paths: Annotated[
-        list[Path], typer.Argument(help="Files (.txt, .md, .html, .pdf) or directories to index.")
-    ],
+        list[Path] | None,
+        typer.Argument(help="Files (.txt, .md, .html, .pdf) or directories to index.", show_default=False),
+    ] = None,
+    from_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="Copy the embedded index in this data directory into Elasticsearch (with --backend "
+            "elasticsearch): chunks, vectors and analysis, without re-embedding.",
+        ),
+    ] = None,
     backend: BackendOption = None,
     data_dir: DataDir = None,
     es_url: EsUrl = None,
@@ -99,7 +108,17 @@ def index(
     ] = None,
     sets: Sets = None,
 ) -> None:
-    """Chunk, embed and store documents; indexing a file again replaces its passages."""
+    """Chunk, embed and store documents; indexing a file again replaces its passages.
+
+    With ``--from DATA_DIR --backend elasticsearch``, copy an embedded index into Elasticsearch instead.
+    """
+    if from_dir is not None:
+        if paths:
+            raise ValueError("give either PATHS to index or --from DATA_DIR to copy, not both")
+        _copy_index(from_dir, _settings(locals()))
+        return
+    if not paths:
+        raise ValueError("give the files or folders to index (PATHS), or --from DATA_DIR to copy an index")
     missing = [str(path) for path in paths if not path.exists()]
     if missing:
         raise FileNotFoundError(f"no such file or directory: {', '.join(missing)}")
@@ -152,6 +171,20 @@ def check(
     console.print(
         f"{verified.location}: {verified.generation} is whole: {verified.rows} chunks, {verified.files} "
         f"files, {verified.bytes:,} bytes; {how}."
+    )
+
+
+def _copy_index(from_dir: Path, settings: Settings) -> None:
+    """``index --from``: the embedded index into Elasticsearch, then one line saying what serves."""
+    if not from_dir.is_dir():
+        raise FileNotFoundError(f"--from: no data directory {str(from_dir)!r}")
+    from .migrate import copy_to_elasticsearch
+
+    report = copy_to_elasticsearch(settings, from_dir, show_progress=errors.is_terminal)
+    console.print(
+        f"Copied {report.chunks} chunks in {report.seconds:.1f} s ({report.chunks_per_second:.0f} "
+        f"chunks/s, no re-embedding) into {report.index!r}; the alias {report.alias!r} at "
+        f"{settings.es_url} now serves it."
     )
 
 

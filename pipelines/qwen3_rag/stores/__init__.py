@@ -29,6 +29,7 @@ def open_store(settings: Settings) -> ChunkStore:
         bm25_b=settings.bm25_b,
         ann_threshold=settings.ann_threshold,
         write_lock_timeout_s=settings.write_lock_timeout_s,
+        embedding_model=settings.embedding_model,
     )
 
 

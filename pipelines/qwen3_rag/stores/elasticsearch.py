@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Collection, Iterator, Sequence
+import time
+import uuid
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 from elasticsearch import (
@@ -49,6 +51,10 @@ _CUSTOM_ANALYSIS = frozenset({"english", "none"})
 # Analysis plugins that would segment CJK into dictionary words; noted when present, not used,
 # since bigrams retrieve as well (docs/evaluation.md) and keep both backends in agreement.
 CJK_PLUGINS = frozenset({"analysis-icu", "analysis-smartcn", "analysis-kuromoji", "analysis-nori"})
+
+# Chunks per bulk request of `ElasticsearchStore.replace_all`: about 2 MB with 384-dimensional
+# vectors, under the client's 100 MB request cap for vectors of up to 4,096 dimensions.
+BULK_CHUNK_SIZE = 500
 
 # License levels under which Elasticsearch runs `retriever.rrf` (hybrid RRF is not in "basic").
 RRF_LICENSES = frozenset({"trial", "platinum", "enterprise"})
@@ -208,6 +214,111 @@ class ElasticsearchStore:
     def close(self) -> None:
         self.client.close()
 
+    def replace_all(
+        self,
+        batches: Iterable[tuple[Sequence[Chunk], Sequence[Sequence[float]]]],
+        *,
+        dimension: int,
+        language: str,
+        bm25_k1: float,
+        bm25_b: float,
+        meta: dict[str, Any] | None = None,
+        on_written: Callable[[int], None] | None = None,
+    ) -> str:
+        """Serve exactly the chunks of ``batches`` under this store's index name, atomically.
+
+        They are streamed (``helpers.streaming_bulk``, bounded memory) into a new concrete index
+        ``<name>-<time>-<random>`` created with `mapping_for` and `index_settings` for
+        ``language``, k1 and b (``meta`` joins the ``_meta.qwen3_rag`` record), refreshed and
+        counted; only then does one ``_aliases`` call point the alias ``<name>`` at it, and the
+        indices it pointed at before are deleted. A failure at any step deletes the new index
+        and leaves whatever the alias served untouched: never a half-copied index serving.
+        ``on_written`` is called with the number of chunks each bulk response confirmed.
+
+        Returns:
+            The new concrete index's name.
+
+        Raises:
+            StoreError: ``<name>`` is a concrete index (not an alias this method made), or
+                Elasticsearch refused a request or a chunk.
+        """
+        alias = self.index
+        with self._errors():
+            if self.client.indices.exists(index=alias) and not self.client.indices.exists_alias(name=alias):
+                raise StoreError(
+                    f"index {alias!r} at {self._url} is an index, not an alias: a copy serves through an "
+                    f"alias of that name, swapped atomically. Delete the index first (curl -X DELETE "
+                    f"{self._url.rstrip('/')}/{alias}), or copy into another index (--index)"
+                )
+            previous = self._alias_targets(alias)
+            concrete = f"{alias}-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
+            mappings = mapping_for(dimension, language=language)
+            mappings["_meta"]["qwen3_rag"].update(meta or {})
+            self.client.indices.create(
+                index=concrete,
+                mappings=mappings,
+                # No refresh while loading (a segment per second would be written for nothing).
+                settings={
+                    **index_settings(k1=bm25_k1, b=bm25_b, language=language),
+                    "refresh_interval": "-1",
+                },
+            )
+        try:
+            with self._errors():
+                written = self._stream(concrete, batches, on_written)
+                self.client.indices.put_settings(
+                    index=concrete, settings={"index": {"refresh_interval": None}}
+                )
+                self.client.indices.refresh(index=concrete)
+                counted = int(self.client.count(index=concrete)["count"])
+                if counted != written:
+                    raise StoreError(
+                        f"Elasticsearch at {self._url} holds {counted} chunks in {concrete!r} after "
+                        f"{written} were written; the alias was not moved"
+                    )
+                swap = [{"remove": {"index": old, "alias": alias}} for old in previous]
+                self.client.indices.update_aliases(
+                    actions=[*swap, {"add": {"index": concrete, "alias": alias}}]
+                )
+        except BaseException:
+            with contextlib.suppress(ApiError, TransportError):
+                self.client.indices.delete(index=concrete, ignore_unavailable=True)
+            raise
+        for old in previous:
+            with contextlib.suppress(ApiError, TransportError):
+                self.client.indices.delete(index=old, ignore_unavailable=True)
+        self._layout, self._analysis_checked = None, False
+        return concrete
+
+    def _stream(
+        self,
+        concrete: str,
+        batches: Iterable[tuple[Sequence[Chunk], Sequence[Sequence[float]]]],
+        on_written: Callable[[int], None] | None,
+    ) -> int:
+        """Bulk-write ``batches`` into ``concrete``; returns how many chunks were written."""
+        actions = (
+            {"_op_type": "create", "_index": concrete, "_id": chunk.id, "_source": _to_source(chunk, vector)}
+            for chunks, vectors in batches
+            for chunk, vector in zip(chunks, vectors, strict=True)
+        )
+        written = 0
+        for ok, _item in helpers.streaming_bulk(self.client, actions, chunk_size=BULK_CHUNK_SIZE):
+            written += ok
+            if on_written is not None:
+                on_written(1)
+        return written
+
+    def _alias_targets(self, alias: str) -> list[str]:
+        if not self.client.indices.exists_alias(name=alias):
+            return []
+        return sorted(self.client.indices.get_alias(name=alias))
+
+    def _mapping(self) -> dict[str, Any]:
+        """The index's mapping; through an alias, that of the one index it points at."""
+        response = self.client.indices.get_mapping(index=self.index)
+        return next(iter(response.values()))["mappings"]
+
     @property
     def layout(self) -> IndexLayout:
         """The index's field layout: recognised from its mapping on first use (or the one the
@@ -219,7 +330,7 @@ class ElasticsearchStore:
         """
         if self._layout is None:
             with self._errors():
-                mapping = self.client.indices.get_mapping(index=self.index)[self.index]["mappings"]
+                mapping = self._mapping()
             with self._layout_errors():
                 self._layout = resolve_layout(mapping, self._requested_layout, index=self.index)
             logger.info("index %r at %s has the %s layout", self.index, self._url, self._layout.description)
@@ -256,7 +367,7 @@ class ElasticsearchStore:
         if self._analysis_checked:
             return
         with self._errors():
-            mapping = self.client.indices.get_mapping(index=self.index)[self.index]["mappings"]
+            mapping = self._mapping()
         recorded = mapping.get("_meta", {}).get("qwen3_rag")
         expected = analysis_meta(self.language)
         if recorded is not None and {key: recorded.get(key) for key in expected} != expected:
@@ -292,7 +403,7 @@ class ElasticsearchStore:
 
     def _ensure_index(self, dimension: int) -> None:
         if self.client.indices.exists(index=self.index):
-            mapping = self.client.indices.get_mapping(index=self.index)[self.index]["mappings"]
+            mapping = self._mapping()
             existing = mapping.get("properties", {}).get("embedding", {}).get("dims")
             if existing is not None and int(existing) != dimension:
                 raise StoreError(

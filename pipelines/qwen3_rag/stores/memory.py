@@ -129,8 +129,12 @@ class MemoryStore:
         bm25_b: float = DEFAULT_BM25_B,
         ann_threshold: int = DEFAULT_ANN_THRESHOLD,
         write_lock_timeout_s: float = DEFAULT_WRITE_LOCK_TIMEOUT_S,
+        embedding_model: str | None = None,
     ) -> None:
         self.directory = Path(data_dir) / index_name
+        # Recorded in each generation's manifest, so that a copy to Elasticsearch (`export`) can
+        # refuse to pair these vectors with queries embedded by another model.
+        self.embedding_model = embedding_model
         self.location = str(self.directory)
         self.params = Bm25Params(language, bm25_k1, bm25_b)
         self.ann_threshold = ann_threshold
@@ -274,6 +278,32 @@ class MemoryStore:
                         self._table, self._dirty = None, False
                         self._write_lock.release()
 
+    def manifest(self) -> dict[str, Any] | None:
+        """The current generation's manifest (rows, dimension, the analysis's language, k1, b and
+        version, and the embedding model where it was recorded); None when nothing is indexed."""
+        with self._lock:
+            generation = self._current()
+            return None if generation is None else dict(generation.manifest)
+
+    def export(self, batch_size: int = 500) -> Iterator[tuple[list[Chunk], np.ndarray]]:
+        """Every chunk with its stored (unit-length, float32) vector, ``batch_size`` rows at a
+        time, in row order: what a copy to another store needs, without re-embedding.
+
+        The generation current at the first batch is read to the end, from its memory maps, so a
+        commit by another process meanwhile neither mixes two versions nor holds the whole index
+        in memory.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+        with self._lock:
+            generation = self._current()
+        if generation is None:
+            return
+        generation.pin()
+        for start in range(0, generation.rows, batch_size):
+            rows = np.arange(start, min(start + batch_size, generation.rows))
+            yield generation.chunks(rows), np.asarray(generation.vectors[rows])
+
     def _current(self) -> _Generation | None:
         """The committed generation, re-opened when another process committed a newer one."""
         version = _file_version(self.directory / _CURRENT)
@@ -315,7 +345,15 @@ class MemoryStore:
         rows = [row for row, _ in table.values()]
         dimension = next(iter(table.values()))[1].shape[0] if table else 0
         vectors = np.stack([vector for _, vector in table.values()]) if table else np.zeros((0, 0), "f4")
-        name = _write_generation(self.directory, rows, vectors, dimension, self.params, self.ann_threshold)
+        name = _write_generation(
+            self.directory,
+            rows,
+            vectors,
+            dimension,
+            self.params,
+            self.ann_threshold,
+            embedding_model=self.embedding_model,
+        )
         previous = _current_name(self.directory)
         _replace_text(self.directory / _CURRENT, name)
         self._verified = name
@@ -360,6 +398,7 @@ class _Generation:
         self.path = path
         # Sizes and checksums by file name; absent from generations written before they were recorded.
         self.files: dict[str, dict[str, Any]] | None = manifest.get("files")
+        self.manifest = manifest
         self.rows = int(manifest["rows"])
         self.dimension = int(manifest["dimension"])
         # Indices written before the analysis was recorded hold version 1 (words only).
@@ -558,6 +597,24 @@ class _Generation:
             )
         ]
 
+    def pin(self) -> None:
+        """Open every file now: a reader holding the maps keeps reading this generation even if a
+        later commit removes its directory."""
+        for name in ("vectors", "_ids", "_positions", "_texts", "_metas", "_source_codes", "_sources"):
+            getattr(self, name)
+
+    def chunks(self, rows: np.ndarray) -> list[Chunk]:
+        """The chunks of ``rows`` as they were written (``meta`` without the position)."""
+        ids, positions = self._ids[rows].tolist(), self._positions[rows].tolist()
+        sources = [self._sources[code] for code in self._source_codes[rows].tolist()]
+        texts, metas = self._texts.decoded(rows), self._metas.raw_many(rows)
+        return [
+            Chunk(chunk_id, text, source, position, _meta_of(raw_meta))
+            for chunk_id, text, source, position, raw_meta in zip(
+                ids, texts, sources, positions, metas, strict=True
+            )
+        ]
+
     def mask(self, sources: Sequence[str] | None) -> np.ndarray | None:
         """Rows from ``sources`` (None: no restriction)."""
         if not sources:
@@ -607,6 +664,8 @@ def _write_generation(
     dimension: int,
     params: Bm25Params,
     ann_threshold: int,
+    *,
+    embedding_model: str | None = None,
 ) -> str:
     """Write every file of a new generation, then the manifest with their sizes and checksums,
     under a ``partial-`` name renamed when complete (so every ``gen-`` folder is whole); returns
@@ -642,6 +701,8 @@ def _write_generation(
         "bm25_partitions": partitions,
         "files": file_records(path),
     }
+    if embedding_model:
+        manifest["embedding_model"] = embedding_model
     (path / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
     os.replace(path, directory / name)
     return name
