@@ -16,8 +16,10 @@ import hashlib
 import importlib.metadata
 import inspect
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from filelock import FileLock
@@ -96,6 +98,37 @@ def tiny_untied_qwen3_dir(pytestconfig: pytest.Config, qwen3_tokenizer_dir: Path
     return _tiny_qwen3(
         pytestconfig, "tiny-qwen3-untied", qwen3_tokenizer_dir, tie_word_embeddings=False, seed=1
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tokenizers_loaded_once(pytestconfig: pytest.Config) -> Iterator[None]:
+    """Each test starts with an empty model registry (below), so each would load the Qwen3
+    tokenizer again and rebuild its text-only copy: ~3.5 s of CPU per model, most of a small test.
+    The tokenizers of the session's read-only assets are loaded once and shared instead (the core
+    only reads them); the weights still load for real in every test, and any other directory (a
+    test's own copy of a model) loads as usual."""
+    from qwen3_rerank import loading
+
+    assets = asset_cache(pytestconfig).resolve()
+    real = loading.AutoTokenizer
+    loaded: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    class AutoTokenizerOncePerAsset:
+        @staticmethod
+        def from_pretrained(name: str, **options: Any) -> Any:
+            path = Path(name).expanduser().resolve()
+            if not path.is_relative_to(assets):
+                return real.from_pretrained(name, **options)
+            key = f"{path}|{sorted(options.items())!r}"
+            with lock:
+                if key not in loaded:
+                    loaded[key] = real.from_pretrained(name, **options)
+                return loaded[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loading, "AutoTokenizer", AutoTokenizerOncePerAsset)
+        yield
 
 
 @pytest.fixture(autouse=True)

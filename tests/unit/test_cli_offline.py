@@ -3,13 +3,12 @@ embedder's directory printed by a command that fails loudly."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
 
+from qwen3_rag.testing import main as embedder_path_command
 from qwen3_rag.testing import minilm_model_dir
 from qwen3_rerank import Qwen3Reranker
 from qwen3_rerank.testing import main, save_random_qwen3
@@ -48,13 +47,8 @@ def test_a_directory_of_other_files_is_refused(tmp_path: Path, qwen3_tokenizer_d
     assert [path.name for path in tmp_path.iterdir()] == ["notes.txt"]
 
 
-def test_the_embedder_path_command_prints_the_directory() -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", "qwen3_rag.testing", "embedder-path"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert Path(completed.stdout.strip()) == minilm_model_dir()
+def test_the_embedder_path_command_prints_the_directory(capsys: pytest.CaptureFixture[str]) -> None:
+    # In process: ``python -m qwen3_rag.testing`` only calls this ``main``.
+    embedder_path_command(["embedder-path"])
+    assert Path(capsys.readouterr().out.strip()) == minilm_model_dir()
     assert (minilm_model_dir() / "config.json").is_file()
