@@ -9,6 +9,7 @@ embedder), scored with `evaluation.mean_metrics` as `qwen3-rerank eval --stages 
 """
 
 import json
+import os
 import sys
 import tempfile
 import time
@@ -19,14 +20,21 @@ import numpy as np
 from qwen3_rag.beir import load_beir
 from qwen3_rag.evaluation import mean_metrics
 from qwen3_rag.records import Chunk
+from qwen3_rag.service import WRITE_BATCH_CHUNKS
 from qwen3_rag.stores.memory import MemoryStore
+
+# Measure the Elasticsearch store at this URL instead of the embedded one.
+ES_URL = os.environ.get("BENCH_ES_URL")
 
 
 def run(specs, language="auto", mode=None):
     out = {}
     datasets = [load_beir(Path(p), s) for p, s in specs]
     with tempfile.TemporaryDirectory() as tmp:
-        store = MemoryStore(Path(tmp), "x", language=language)
+        if ES_URL:
+            store = _es_store(language)
+        else:
+            store = MemoryStore(Path(tmp), "x", language=language)
         if mode:
             store.query_languages = mode
         chunks = []
@@ -36,7 +44,9 @@ def run(specs, language="auto", mode=None):
                 for i, t in d.corpus.items()
             ]
         t0 = time.perf_counter()
-        store.write(chunks, np.ones((len(chunks), 1), "f4"))
+        for start in range(0, len(chunks), WRITE_BATCH_CHUNKS):  # as `RagService` writes
+            batch = chunks[start : start + WRITE_BATCH_CHUNKS]
+            store.write(batch, np.ones((len(batch), 1), "f4").tolist())
         build = time.perf_counter() - t0
         for d in datasets:
             qids = d.judged_queries(None)
@@ -47,6 +57,18 @@ def run(specs, language="auto", mode=None):
             m = mean_metrics({q: d.qrels[q] for q in qids}, run, qids)
             out[d.name] = (round(m["nDCG@10"], 4), round(dt * 1000, 3), round(build, 1))
     return out
+
+
+def _es_store(language):
+    from qwen3_rag.settings import Settings
+    from qwen3_rag.stores.elasticsearch import ElasticsearchStore
+
+    settings = Settings.from_env(
+        {}, backend="elasticsearch", es_url=ES_URL, index_name="bench-languages", language=language
+    )
+    store = ElasticsearchStore.from_settings(settings)
+    store.client.indices.delete(index="bench-languages", ignore_unavailable=True)
+    return store
 
 
 def detectors():
