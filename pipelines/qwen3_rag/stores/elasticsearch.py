@@ -39,7 +39,6 @@ from .base import StoreError, check_embeddings
 from .es_analysis import (
     BM25_SIMILARITY,
     LANGUAGE_FIELDS,
-    analysis_meta,
     analyzer_description,
     index_settings,
     language_field,
@@ -258,17 +257,16 @@ class ElasticsearchStore:
         )
 
     def _check_analysis(self) -> None:
-        """Refuse BM25 on an index of ours that records another analysis than an explicit
-        ``language`` setting asks for: its terms would not be the query's. Elasticsearch analyses
-        the query with the index's own analyzers, so under ``auto`` an index is searched as it was
-        built (one written before version 3 through ``text``); indices that record none (written
-        by other tools, or before the analysis was recorded) are searched as they are."""
+        """Refuse BM25 on an index of ours that records another language than an explicit
+        ``language`` setting names: the user asked for an analysis the index does not have.
+        Elasticsearch analyses the query with the index's own analyzers, so an index of the same
+        language (of any analysis version), or any index under ``auto``, is searched as it was built
+        (one written before version 3 through ``text``); indices that record none (written by
+        other tools, or before the analysis was recorded) are searched as they are."""
         if self._analysis_checked:
             return
         recorded = self._recorded_meta()
-        expected = {key: value for key, value in analysis_meta(self.language).items() if key != "languages"}
-        if self.language == "auto":
-            expected = {}
+        expected = {} if self.language == "auto" else {"language": self.language}
         if recorded is not None and {key: recorded.get(key) for key in expected} != expected:
             raise StoreError(
                 f"index {self.index!r} at {self._url} was built with the analysis {recorded} but the "
