@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
+from rich.text import Text
 
 from qwen3_rerank.cli import (
     MODEL_OPTIONS,
@@ -28,7 +29,6 @@ from qwen3_rerank.cli import (
     Instruction,
     RerankerModel,
     Sets,
-    preview,
     settings_overrides,
 )
 
@@ -368,22 +368,35 @@ def _print_answer(answer: Answer, settings: Settings, show_stages: bool) -> None
 def _passage_table(
     title: str, passages: list[Passage], ranks_after: list[Passage] | None = None, width: int = 80
 ) -> Table:
+    """Passages as a table that fits the terminal whatever the script: the preview is cut to
+    ``width`` terminal cells (a Chinese character takes two, a combining mark none), and the small
+    columns keep their width, so rank, score and source stay readable beside any passage."""
     from .records import display_source  # sources as the user named them, old indices' too
 
     table = Table(title=title)
-    for column, justify in (("#", "right"), ("score", "right"), ("source", "left"), ("passage", "left")):
-        table.add_column(column, justify=justify, no_wrap=column == "passage")
+    table.add_column("#", justify="right", no_wrap=True, min_width=2)
+    table.add_column("score", justify="right", no_wrap=True, min_width=6)
+    table.add_column("source", no_wrap=True, min_width=12, max_width=32, overflow="ellipsis")
+    table.add_column("passage", overflow="ellipsis", ratio=1)
     if ranks_after is not None:
-        table.add_column("after rerank", justify="right")
+        table.add_column("after rerank", justify="right", no_wrap=True, min_width=len("after rerank"))
     reranked = {p.id: p.rank for p in ranks_after or []}
     for passage in passages:
-        row = [
+        row: list[str | Text] = [
             str(passage.rank),
             f"{passage.score:.3f}",
             display_source(passage.source),
-            preview(passage.text, max(width, 30)),
+            cell_preview(passage.text, max(width, 30)),
         ]
         if ranks_after is not None:
             row.append(str(reranked.get(passage.id, "-")))
         table.add_row(*row)
     return table
+
+
+def cell_preview(text: str, cells: int) -> Text:
+    """One line of ``text`` at most ``cells`` terminal cells wide (rich's own measure), ending
+    in an ellipsis where it was cut."""
+    line = Text(" ".join(text.split()), no_wrap=True, overflow="ellipsis")
+    line.truncate(cells, overflow="ellipsis")
+    return line

@@ -33,6 +33,7 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
     raise missing(error, "qwen3-rerank eval") from error
 
 from .beir import BeirDataset, load_beir
+from .embedding import TextSample, language_warning
 from .records import Passage, SourceText
 from .service import RagService
 from .settings import DEFAULT_INDEX, Settings
@@ -65,6 +66,8 @@ class EvaluationResult:
     seconds_per_query: dict[str, float] = field(default_factory=dict)
     runs: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    # Why a stage may score low, in one line each (the embedder does not read the corpus's languages).
+    warnings: list[str] = field(default_factory=list)
 
 
 def parse_stages(text: str) -> list[str]:
@@ -98,9 +101,11 @@ def run_evaluation(
         settings = settings.replace(index_name=f"beir-{_index_safe(dataset.name)}")
     with RagService(settings) as service:
         service.ping()
+        indexed = False
         if service.writable:  # an index someone else wrote is evaluated as it is
-            _index_unless_cached(service, dataset, show_progress=show_progress)
-        return evaluate_service(
+            indexed = _index_unless_cached(service, dataset, show_progress=show_progress)
+        warnings = _embedder_warnings(dataset, settings, logged=indexed)
+        result = evaluate_service(
             service,
             dataset,
             split=split,
@@ -109,6 +114,18 @@ def run_evaluation(
             depth=depth,
             show_progress=show_progress,
         )
+        result.warnings = warnings
+        return result
+
+
+def _embedder_warnings(dataset: BeirDataset, settings: Settings, *, logged: bool) -> list[str]:
+    """The embedder language warning for this corpus, logged unless indexing just logged it."""
+    sample = TextSample()
+    sample.add(dataset.corpus.values())
+    warning = language_warning(settings.embedding_model, sample.texts)
+    if warning and not logged:
+        logger.warning(warning)
+    return [warning] if warning else []
 
 
 def evaluate_service(
@@ -163,8 +180,8 @@ def index_fingerprint(dataset: BeirDataset, settings: Settings) -> str:
     return digest.hexdigest()
 
 
-def _index_unless_cached(service: RagService, dataset: BeirDataset, *, show_progress: bool) -> None:
-    """Index the corpus, unless this index already holds it as the same settings would build it.
+def _index_unless_cached(service: RagService, dataset: BeirDataset, *, show_progress: bool) -> bool:
+    """Index the corpus (True), unless this index already holds it as the same settings would build it.
 
     The fingerprint of the last build is kept beside the embedded store (``<index>.eval.json``)
     with the passage count; a different fingerprint or count (the index was changed or
@@ -179,12 +196,13 @@ def _index_unless_cached(service: RagService, dataset: BeirDataset, *, show_prog
         cached = {}
     if cached.get("fingerprint") == fingerprint and cached.get("passages") == service.document_count() > 0:
         logger.info("reusing the index %s (corpus, chunking and model unchanged)", service.location)
-        return
+        return False
     documents = [SourceText(text, source=doc_id) for doc_id, text in dataset.corpus.items()]
     service.index_documents(documents, show_progress=show_progress)
     marker.parent.mkdir(parents=True, exist_ok=True)
     record = {"fingerprint": fingerprint, "passages": service.document_count(), "location": service.location}
     marker.write_text(json.dumps(record), encoding="utf-8")
+    return True
 
 
 def _run_stages(

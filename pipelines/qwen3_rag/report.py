@@ -43,6 +43,9 @@ def markdown(result: EvaluationResult) -> str:
         lines.append(
             f"| {stage} | " + " | ".join(cells) + f" | {1000 * result.seconds_per_query[stage]:.1f} |"
         )
+    if result.warnings:
+        lines += ["", "Warnings:", ""]
+        lines += [f"- {warning}" for warning in result.warnings]
     lines += ["", "Settings:", ""]
     lines += [f"- {name}: `{value}`" for name, value in result.settings.items()]
     return "\n".join(lines) + "\n"

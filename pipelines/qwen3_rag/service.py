@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -28,12 +29,14 @@ from qwen3_rerank.config import check_positive
 from qwen3_rerank.extras import missing
 from qwen3_rerank.reranker import share
 
-from .embedding import Embedder
+from .embedding import Embedder, TextSample, language_warning
 from .ingest import Chunker, read_paths
 from .records import Answer, Chunk, IndexReport, Passage, SourceText
 from .retrieval import HybridRetriever, Retrieval
 from .settings import Settings
 from .stores import BulkStore, ChunkStore, open_store
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from qwen3_rerank import Qwen3Reranker
@@ -123,6 +126,7 @@ class RagService:
         report = IndexReport()
         stored: set[str] = set()  # ids: a passage sent twice is stored, and counted, once
         batch: list[Chunk] = []
+        sample = TextSample()  # for the embedder's language check
         total = len(documents) if isinstance(documents, Sized) else None
         with (
             tqdm(desc="indexing", unit="file", total=total, disable=not show_progress) as progress,
@@ -130,7 +134,9 @@ class RagService:
         ):
             for document in documents:
                 report.files += 1
-                batch.extend(chunker.split(document))
+                chunks = chunker.split(document)
+                sample.add(chunk.text for chunk in chunks)
+                batch.extend(chunks)
                 if len(batch) >= WRITE_BATCH_CHUNKS:
                     stored.update(self._write(batch))
                     progress.update(report.files - progress.n)
@@ -140,6 +146,9 @@ class RagService:
             progress.update(report.files - progress.n)
         report.chunks = len(stored)
         report.seconds = time.perf_counter() - started
+        warning = language_warning(self.settings.embedding_model, sample.texts)
+        if warning:
+            logger.warning(warning)
         return report
 
     def index_paths(self, paths: Sequence[Path], *, show_progress: bool = False) -> IndexReport:

@@ -149,8 +149,9 @@ class Settings(RerankerSettings):
         "QWEN3_RAG_LANGUAGE",
         DEFAULT_LANGUAGE,
         "Text analysis of both backends: Chinese, Japanese and Korean as character bigrams, other "
-        "words stemmed in this language (an Elasticsearch language analyzer name: `english`, "
-        "`german`, ...), `none` (unstemmed), or `auto` (English words; mixed scripts need no choice).",
+        "words by Unicode word boundaries stemmed in this language (an Elasticsearch language "
+        "analyzer name: `english`, `german`, ...), `none` (unstemmed), or `auto` (each passage's "
+        "detected language; one BM25 part or field per language).",
     )
     bm25_k1: Annotated[float, Field(ge=0)] = env(
         "QWEN3_RAG_BM25_K1",

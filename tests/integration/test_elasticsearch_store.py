@@ -126,12 +126,13 @@ def test_the_index_records_its_analysis_and_refuses_another(
     chinese_store: ElasticsearchStore, es_url: str, index_name: str
 ) -> None:
     mapping = chinese_store.client.indices.get_mapping(index=index_name)[index_name]["mappings"]
-    assert mapping["_meta"]["qwen3_rag"]["language"] == "english"
+    assert mapping["_meta"]["qwen3_rag"]["language"] == "auto"
+    assert set(mapping["_meta"]["qwen3_rag"]["languages"]) <= {"english", "zh"}
     german = ElasticsearchStore.from_settings(
         Settings.from_env(
             {}, backend="elasticsearch", es_url=es_url, index_name=index_name, language="german"
         )
     )
-    with pytest.raises(StoreError, match=r"was built with the analysis .*set language .* to 'english'"):
+    with pytest.raises(StoreError, match=r"was built with the analysis .*set language .* to 'auto'"):
         german.bm25("量子", top_k=1)
     german.close()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from qwen3_rag.settings import Settings
-from qwen3_rag.stores.elasticsearch import BM25_SIMILARITY, TEXT_ANALYZER, index_settings, mapping_for
+from qwen3_rag.stores.analysis import ANALYSIS_VERSION, stopwords
+from qwen3_rag.stores.elasticsearch import BM25_SIMILARITY, index_settings, mapping_for
 
 
 def test_retrieval_settings_are_read_from_the_environment() -> None:
@@ -36,13 +37,33 @@ def test_bad_retrieval_settings_are_named(field: str, value: object, message: st
 
 
 def test_elasticsearch_indices_analyse_with_built_in_filters_and_our_bm25() -> None:
-    text = mapping_for(384, language="auto")["properties"]["text"]
-    assert text == {"type": "text", "analyzer": TEXT_ANALYZER, "similarity": BM25_SIMILARITY}
-    assert mapping_for(384, language="german")["properties"]["text"]["analyzer"] == "german"
+    auto = mapping_for(384, language="auto")
+    assert auto["properties"]["text"] == {
+        "type": "text",
+        "analyzer": "qwen3_none",
+        "similarity": BM25_SIMILARITY,
+    }
+    assert auto["properties"]["bm25"] == {"properties": {}}  # one field per language, added as they come
+    assert auto["_meta"]["qwen3_rag"] == {"analysis": ANALYSIS_VERSION, "language": "auto", "languages": {}}
+    assert mapping_for(384, language="russian")["properties"]["text"]["analyzer"] == "qwen3_russian"
+    # A named language without a Snowball stemmer in Elasticsearch keeps its built-in analyzer.
+    assert mapping_for(384, language="indonesian")["properties"]["text"]["analyzer"] == "indonesian"
     settings = index_settings(k1=0.9, b=0.4, language="auto")
     assert settings["similarity"] == {BM25_SIMILARITY: {"type": "BM25", "k1": 0.9, "b": 0.4}}
-    chain = settings["analysis"]["analyzer"][TEXT_ANALYZER]["filter"]
-    assert chain[1:4] == ["cjk_width", "lowercase", "cjk_bigram"] and chain[-1] == "qwen3_stemmer"
-    plain = index_settings(language="none")["analysis"]["analyzer"][TEXT_ANALYZER]["filter"]
-    assert plain == ["cjk_width", "lowercase", "cjk_bigram"]
-    assert "analysis" not in index_settings(language="german")
+    russian = settings["analysis"]["analyzer"]["qwen3_russian"]
+    assert russian["tokenizer"] == "standard"
+    assert russian["filter"] == [
+        "cjk_width",
+        "lowercase",
+        "cjk_bigram",
+        "qwen3_stop_russian",
+        "qwen3_snowball_russian",
+    ]
+    assert settings["analysis"]["filter"]["qwen3_stop_russian"]["stopwords"] == stopwords("russian")
+    assert settings["analysis"]["analyzer"]["qwen3_thai"]["tokenizer"] == "thai"
+    assert settings["analysis"]["analyzer"]["qwen3_none"]["filter"] == [
+        "cjk_width",
+        "lowercase",
+        "cjk_bigram",
+    ]
+    assert "analysis" not in index_settings(language="indonesian")

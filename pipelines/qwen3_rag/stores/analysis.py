@@ -215,6 +215,16 @@ def detect_language(text: str, among: Sequence[str] = ()) -> str:
 DETECTED_CHARACTERS = 1000
 
 
+def detect_code(text: str) -> str | None:
+    """The ISO 639-1 code of ``text``'s language (None: no letters), dialects joined to their
+    language as in `detect_language`."""
+    line = " ".join(text[:DETECTED_CHARACTERS].split())
+    if not _LETTER.search(line):
+        return None
+    code = _SAME.get(code := _identifier(()).classify(line)[0], code)
+    return None if code == "zxx" else code
+
+
 def detect_languages(texts: Sequence[str]) -> list[str]:
     """`detect_language` of each text."""
     return [detect_language(text) for text in texts]

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -35,21 +36,26 @@ from elasticsearch import (
 
 from ..records import Chunk, Passage
 from ..settings import DEFAULT_BM25_B, DEFAULT_BM25_K1, DEFAULT_LANGUAGE, Settings
-from .analysis import ANALYSIS_VERSION, check_language, words_language
+from .analysis import check_language, detect_language, detect_languages
 from .base import StoreError, check_embeddings
+from .es_analysis import (
+    BM25_SIMILARITY,
+    LANGUAGE_FIELDS,
+    analyzer_description,
+    index_settings,
+    language_field,
+    mapping_for,
+    text_property,
+)
 from .layouts import QWEN3, IndexLayout, LayoutChoice, LayoutError, resolve_layout
 
 logger = logging.getLogger(__name__)
 
-# The name of the BM25 similarity our indices declare (see `index_settings`).
-BM25_SIMILARITY = "qwen3_bm25"
-# The analyzer of ``text`` in the indices we create for ``auto``, ``english`` and ``none``.
-TEXT_ANALYZER = "qwen3_text"
-# Languages whose words Elasticsearch's built-in analyzers treat as ours: for the others the
-# index uses the built-in language analyzer, which keeps CJK characters as unigrams.
-_CUSTOM_ANALYSIS = frozenset({"english", "none"})
-# Analysis plugins that would segment CJK into dictionary words; noted when present, not used,
-# since bigrams retrieve as well (docs/evaluation.md) and keep both backends in agreement.
+__all__ = ["BM25_SIMILARITY", "ElasticsearchStore", "index_settings", "mapping_for"]
+
+# Analysis plugins that would segment CJK into dictionary words; noted when present, not used
+# for CJK, since bigrams retrieve as well (docs/evaluation.md) and keep both backends in agreement
+# (``analysis-icu`` segments Lao, Khmer and Myanmar, see ``es_analysis``).
 CJK_PLUGINS = frozenset({"analysis-icu", "analysis-smartcn", "analysis-kuromoji", "analysis-nori"})
 
 # Chunks per bulk request of `ElasticsearchStore.replace_all`: about 2 MB with 384-dimensional
@@ -86,6 +92,8 @@ class ElasticsearchStore:
         self._requested_layout = layout
         self._layout: IndexLayout | None = None
         self._analysis_checked = False
+        # ``_meta.qwen3_rag`` of the index, read once (kept up to date by our own writes).
+        self._recorded: dict[str, Any] | None = None
         # Used when this store creates the index (how its text is analysed and scored), and
         # checked against the analysis an index of ours records before BM25 searches it.
         self.language = check_language(language)
@@ -131,9 +139,10 @@ class ElasticsearchStore:
                 refresh=True,
                 conflicts="proceed",
             )
+            languages = self._passage_languages(chunks)
             actions = (
-                {"_index": self.index, "_id": chunk.id, "_source": _to_source(chunk, vector)}
-                for chunk, vector in zip(chunks, embeddings, strict=True)
+                {"_index": self.index, "_id": chunk.id, "_source": _to_source(chunk, vector, language)}
+                for chunk, vector, language in zip(chunks, embeddings, languages, strict=True)
             )
             helpers.bulk(self.client, actions, chunk_size=200)
             self.client.indices.refresh(index=self.index)
@@ -142,9 +151,7 @@ class ElasticsearchStore:
         if not query.strip():
             return []
         self._check_analysis()
-        with self._layout_errors():
-            bm25_query = self.layout.bm25_query(query, sources)
-        return self._search(query=bm25_query, size=top_k)
+        return self._search(query=self._bm25_query(query, sources), size=top_k)
 
     def knn(self, vector: Sequence[float], top_k: int, sources: Sequence[str] | None = None) -> list[Passage]:
         with self._layout_errors():
@@ -162,8 +169,8 @@ class ElasticsearchStore:
     ) -> list[Passage]:
         """BM25 and kNN fused by Elasticsearch's ``retriever.rrf`` (needs a licence that allows it)."""
         self._check_analysis()
+        bm25 = {"standard": {"query": self._bm25_query(query, sources)}}
         with self._layout_errors():
-            bm25 = {"standard": {"query": self.layout.bm25_query(query, sources)}}
             knn = {"knn": self.layout.knn(vector, top_k, sources)}
         retriever = {
             "rrf": {"retrievers": [bm25, knn], "rank_window_size": top_k, "rank_constant": rank_constant}
@@ -361,15 +368,16 @@ class ElasticsearchStore:
         )
 
     def _check_analysis(self) -> None:
-        """Refuse BM25 on an index of ours that records another analysis than the settings ask
-        for: its terms would not be the query's. Indices that record none (written by other
-        tools, or before the analysis was recorded) are searched as they are."""
+        """Refuse BM25 on an index of ours that records another language than an explicit
+        ``language`` setting names: the user asked for an analysis the index does not have.
+        Elasticsearch analyses the query with the index's own analyzers, so an index of the same
+        language (of any analysis version), or any index under ``auto``, is searched as it was built
+        (one written before version 3 through ``text``); indices that record none (written by
+        other tools, or before the analysis was recorded) are searched as they are."""
         if self._analysis_checked:
             return
-        with self._errors():
-            mapping = self._mapping()
-        recorded = mapping.get("_meta", {}).get("qwen3_rag")
-        expected = analysis_meta(self.language)
+        recorded = self._recorded_meta()
+        expected = {} if self.language == "auto" else {"language": self.language}
         if recorded is not None and {key: recorded.get(key) for key in expected} != expected:
             raise StoreError(
                 f"index {self.index!r} at {self._url} was built with the analysis {recorded} but the "
@@ -377,6 +385,66 @@ class ElasticsearchStore:
                 f"{recorded.get('language')!r}, or re-index into another index (--index)"
             )
         self._analysis_checked = True
+
+    def _recorded_meta(self) -> dict[str, Any] | None:
+        if self._recorded is None:
+            with self._errors():
+                mapping = self._mapping()  # through an alias too (`index --from`)
+            self._recorded = mapping.get("_meta", {}).get("qwen3_rag") or {}
+        return self._recorded or None
+
+    def _index_languages(self) -> dict[str, int]:
+        """Passages written per language, for an index of ours with one field per language."""
+        recorded = self._recorded_meta() or {}
+        return dict(recorded.get("languages") or {}) if recorded.get("language") == "auto" else {}
+
+    def _bm25_query(self, query: str, sources: Sequence[str] | None) -> dict[str, Any]:
+        """A ``match`` on the field of the query's language, detected among the index's (as the
+        embedded store scores it in that language's part); the layout's text field otherwise."""
+        languages = self._index_languages()
+        if not languages:
+            with self._layout_errors():
+                return self.layout.bm25_query(query, sources)
+        own = detect_language(query, among=list(languages))
+        field = language_field(own if own in languages else max(languages, key=languages.__getitem__))
+        with self._layout_errors():
+            filters = self.layout.filters(sources)
+        return {"bool": {"must": [{"match": {field: query}}], "filter": filters}}
+
+    def _passage_languages(self, chunks: Sequence[Chunk]) -> list[str | None]:
+        """The language field of each chunk (None: the index has no language fields), adding
+        new languages to the mapping and the counts to ``_meta``.
+
+        As the embedded store joins a language of fewer than `MIN_PART_SHARE` of the passages (or
+        `MIN_PART_PASSAGES`) to the largest, a chunk whose language has too few passages, counting
+        those already written, goes to the largest language's field: the embedded store decides
+        on the whole corpus, this on what has been written so far.
+        """
+        from .memory import MIN_PART_PASSAGES, MIN_PART_SHARE
+
+        recorded = self._recorded_meta() or {}
+        if recorded.get("language") != "auto" or int(recorded.get("analysis", 0)) < 3:
+            return [None] * len(chunks)
+        counts = Counter(recorded.get("languages") or {})
+        detected = detect_languages([chunk.text for chunk in chunks])
+        counts.update(detected)
+        floor = max(MIN_PART_SHARE * sum(counts.values()), MIN_PART_PASSAGES)
+        largest = counts.most_common(1)[0][0]
+        languages = [language if counts[language] >= floor else largest for language in detected]
+        written = Counter(recorded.get("languages") or {})
+        new = sorted(set(languages) - set(written))
+        written.update(languages)
+        meta = {**recorded, "languages": dict(written)}
+        properties: dict[str, Any] = {}
+        if new:
+            plugins = self._plugins() if set(new) & {"lo", "km", "my"} else set()
+            properties = {
+                LANGUAGE_FIELDS: {"properties": {name: text_property(name, plugins) for name in new}}
+            }
+        with self._errors():
+            self.client.indices.put_mapping(index=self.index, meta={"qwen3_rag": meta}, properties=properties)
+        self._recorded = meta
+        return languages
 
     def _plugins(self) -> set[str]:
         """The cluster's plugins (``GET _cat/plugins``); none when it will not say."""
@@ -390,7 +458,9 @@ class ElasticsearchStore:
     def _search(self, **body: Any) -> list[Passage]:
         layout = self.layout
         with self._errors():
-            response = self.client.search(index=self.index, source_excludes=[layout.vector_field], **body)
+            response = self.client.search(
+                index=self.index, source_excludes=[layout.vector_field, LANGUAGE_FIELDS], **body
+            )
         return [layout.to_passage(hit, rank) for rank, hit in enumerate(response["hits"]["hits"], start=1)]
 
     @contextlib.contextmanager
@@ -412,21 +482,24 @@ class ElasticsearchStore:
                     "or another index name"
                 )
             return
-        present = sorted(self._plugins() & CJK_PLUGINS)
+        plugins = self._plugins()
+        present = sorted(plugins & CJK_PLUGINS)
         logger.info(
             "creating index %r at %s: text analysed with %s%s",
             self.index,
             self._url,
             analyzer_description(self.language),
-            f" (plugins {', '.join(present)} present, not used: bigrams agree with the embedded store)"
+            f" (plugins {', '.join(present)} present; CJK stays bigrams, as in the embedded store)"
             if present
             else "",
         )
         self.client.indices.create(
             index=self.index,
-            mappings=mapping_for(dimension, language=self.language),
-            settings=index_settings(k1=self.bm25_k1, b=self.bm25_b, language=self.language),
+            mappings=mapping_for(dimension, language=self.language, plugins=plugins),
+            settings=index_settings(k1=self.bm25_k1, b=self.bm25_b, language=self.language, plugins=plugins),
         )
+        self._recorded = None
+        self._analysis_checked = False
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
@@ -458,78 +531,15 @@ class ElasticsearchStore:
             ) from error
 
 
-def mapping_for(dimension: int, *, language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
-    """The index mapping; ``dimension`` comes from the embedding model, never a constant.
-
-    ``text`` uses the analyzer of `index_settings` (or, for a language other than ``auto``,
-    ``english`` and ``none``, Elasticsearch's built-in analyzer of that language) and the
-    `BM25_SIMILARITY`; ``_meta`` records the analysis, checked before every BM25 search.
-    """
-    words = words_language(language)
-    analyzer = TEXT_ANALYZER if words in _CUSTOM_ANALYSIS else words
-    return {
-        "_meta": {"qwen3_rag": analysis_meta(language)},
-        "properties": {
-            "text": {"type": "text", "analyzer": analyzer, "similarity": BM25_SIMILARITY},
-            "embedding": {"type": "dense_vector", "dims": dimension, "index": True, "similarity": "cosine"},
-            "source": {"type": "keyword"},
-            "position": {"type": "integer"},
-            "meta": {"type": "object", "enabled": False},
-        },
-    }
-
-
-def index_settings(
-    *, k1: float = DEFAULT_BM25_K1, b: float = DEFAULT_BM25_B, language: str = DEFAULT_LANGUAGE
-) -> dict[str, Any]:
-    """Index settings: a BM25 similarity with the embedded store's k1 and b (Elasticsearch's
-    default is 1.2/0.75), so both backends score alike, and the `TEXT_ANALYZER`.
-
-    The analyzer is Elasticsearch's ``cjk`` analyzer (standard tokenizer, ``cjk_width``,
-    ``lowercase``, ``cjk_bigram``) with the built-in ``english`` analyzer's filters (possessives,
-    the 33 Lucene stop words, Porter stemming) for ``auto`` and ``english``, and without them
-    for ``none``: English text is analysed exactly as by the ``english`` analyzer, and CJK text
-    as by ``cjk``. Built-in filters only: no plugin is needed.
-    """
-    settings: dict[str, Any] = {"similarity": {BM25_SIMILARITY: {"type": "BM25", "k1": k1, "b": b}}}
-    words = words_language(language)
-    if words not in _CUSTOM_ANALYSIS:
-        return settings
-    english = words == "english"
-    filters = {
-        "qwen3_possessive": {"type": "stemmer", "language": "possessive_english"},
-        "qwen3_stop": {"type": "stop", "stopwords": "_english_"},
-        "qwen3_stemmer": {"type": "stemmer", "language": "english"},
-    }
-    chain = ["cjk_width", "lowercase", "cjk_bigram"]
-    if english:
-        chain = ["qwen3_possessive", *chain, "qwen3_stop", "qwen3_stemmer"]
-    analysis: dict[str, Any] = {
-        "analyzer": {TEXT_ANALYZER: {"type": "custom", "tokenizer": "standard", "filter": chain}}
-    }
-    if english:
-        analysis["filter"] = filters
-    return {**settings, "analysis": analysis}
-
-
-def analysis_meta(language: str) -> dict[str, Any]:
-    """What an index of ours records about its analysis (``_meta.qwen3_rag``)."""
-    words = words_language(language)
-    return {"analysis": ANALYSIS_VERSION if words in _CUSTOM_ANALYSIS else 1, "language": words}
-
-
-def analyzer_description(language: str) -> str:
-    words = words_language(language)
-    if words not in _CUSTOM_ANALYSIS:
-        return f"the built-in {words!r} analyzer (CJK characters as unigrams)"
-    return f"{TEXT_ANALYZER!r} (built-in cjk_bigram for CJK, {words} words)"
-
-
-def _to_source(chunk: Chunk, vector: Sequence[float]) -> dict[str, Any]:
-    return {
+def _to_source(chunk: Chunk, vector: Sequence[float], language: str | None = None) -> dict[str, Any]:
+    """The document of a chunk; under ``auto`` its text also goes to its language's field."""
+    body: dict[str, Any] = {
         "text": chunk.text,
         "embedding": list(vector),
         "source": chunk.source,
         "position": chunk.position,
         "meta": chunk.meta,
     }
+    if language is not None:
+        body[LANGUAGE_FIELDS] = {language: chunk.text}
+    return body
