@@ -224,11 +224,12 @@ class RedactingFilter(logging.Filter):
             return True
         record.qwen3_redacted = True
         request_id = correlation_id.get()
-        record.request_id = request_id or "-"
+        # The id is redacted too (the edge replaces one holding a secret; this is the second lock).
+        record.request_id = redact(request_id or "-", self.secrets)
         if isinstance(record.msg, str):
-            record.msg = redact(record.msg, self.secrets)
             if request_id is not None and record.name != ACCESS_LOGGER:
                 record.msg = f"{record.msg} [request_id={request_id}]"
+            record.msg = redact(record.msg, self.secrets)
         if isinstance(record.args, tuple):
             record.args = tuple(self._redact_value(arg) for arg in record.args)
         elif isinstance(record.args, dict):
