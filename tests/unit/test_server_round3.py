@@ -4,9 +4,12 @@ crafted field names against redaction, lone surrogates in echoed fields, secrets
 
 from __future__ import annotations
 
+import http.client
+import json
 import logging
 import socket
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +156,41 @@ def test_a_request_id_holding_the_api_key_is_neither_echoed_nor_logged(
     logged = [record.getMessage() for record in caplog.records]
     assert any(f"[request_id={answered.headers['x-request-id']}]" in line for line in logged), logged
     assert not [line for line in logged if key in line]
+
+
+# --- 4. crafted field names against redaction -------------------------------------------------------
+
+
+def crafted_body(names: int = 20, length: int = 2000) -> bytes:
+    """An invalid rerank body whose extra fields are named ``a-a-a-...`` (each name echoed in a
+    422's ``loc``, where the secret-name pattern used to be quadratic on it)."""
+    fields = {f"{index}" + "-a" * (length // 2): [index] for index in range(names)}
+    return json.dumps({"query": "q", "documents": [{"text": "a", **fields}]}).encode()
+
+
+def post(port: int, path: str, body: bytes | None, timeout: float) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        if body is None:
+            connection.request("GET", path)
+        else:
+            connection.request("POST", path, body, {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_crafted_field_names_get_their_422_while_healthz_answers_meanwhile(reranker: Qwen3Reranker) -> None:
+    # Ten such bodies held the event loop for over a minute before (3-4 s each): a /healthz sent
+    # meanwhile did not answer within its 10 s. Now each costs milliseconds.
+    body = crafted_body()
+    with uvicorn_server(reranker, ServerSettings(rag="off")) as port, ThreadPoolExecutor(10) as pool:
+        crafted = [pool.submit(post, port, "/v1/rerank", body, 300) for _ in range(10)]
+        status, text = post(port, "/healthz", None, 10)
+        answers = [future.result() for future in crafted]
+    assert status == 200 and b"ok" in text
+    for code, answer in answers:
+        assert code == 422
+        names = [part for error in json.loads(answer)["detail"] for part in error["loc"]]
+        assert any(str(part).startswith("0-a-a-a") for part in names), "the field is named"
