@@ -18,6 +18,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from qwen3_rerank import Qwen3Reranker, __version__
 
-from .edge import REQUEST_ID_HEADER, RequestGate, allowed_hosts, bearer, valid_request_id
+from .edge import REQUEST_ID_HEADER, RequestGate, StrictFraming, allowed_hosts, bearer, valid_request_id
 from .errors import install_error_handlers
 from .handlers import api, probes
 from .observability import ServerMetrics, install_log_filter, remove_log_filter
@@ -111,16 +112,17 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app, secrets)
-    # The edge, outermost first: request id, metrics, Host check, then `RequestGate` (head size,
-    # API key, body size and deadline), so cheap refusals come before any body is read.
-    # (Starlette runs the last middleware added first.)
+    # The edge, outermost first: request id, framing, metrics, Host check, then `RequestGate`
+    # (head size, API key, body size and deadline), so cheap refusals come before any body is
+    # read. (Starlette runs the last middleware added first.)
     app.add_middleware(RequestGate, settings=settings)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings))
     metrics.instrument(app)
+    app.add_middleware(StrictFraming)
     app.add_middleware(
         CorrelationIdMiddleware,
         header_name=REQUEST_ID_HEADER,
-        validator=valid_request_id,
+        validator=partial(valid_request_id, secrets=secrets),
         update_request_header=False,
     )
     app.include_router(api, dependencies=[Depends(bearer)])  # the scheme in OpenAPI; the gate checks keys

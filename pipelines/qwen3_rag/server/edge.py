@@ -1,12 +1,13 @@
 """The edge: what every request meets before a handler, and the connection rules under it.
 
-Outermost first: a request id (asgi-correlation-id), the metrics (prometheus-fastapi-
-instrumentator, `observability`), the ``Host`` check (Starlette's ``TrustedHostMiddleware``),
-then `RequestGate`, which refuses cheaply, before a byte of the body is read: a request head over
-``max_header_bytes`` (431), a missing or wrong API key (401), a body over ``max_bytes`` (413) or
-slower than ``body_timeout_s`` (408). Under all of it, `GuardedH11Protocol` (uvicorn's h11
-protocol) gives each request head a deadline and caps the connections one client address may hold
-waiting for a head (slowloris).
+Outermost first: a request id (asgi-correlation-id), `StrictFraming` (a request framed two ways
+is refused and its connection closed; an absolute-form target is read as RFC 9112 says), the
+metrics (prometheus-fastapi-instrumentator, `observability`), the ``Host`` check (Starlette's
+``TrustedHostMiddleware``), then `RequestGate`, which refuses cheaply, before a byte of the body
+is read: a request head over ``max_header_bytes`` (431), a missing or wrong API key (401), a body
+over ``max_bytes`` (413) or slower than ``body_timeout_s`` (408). Under all of it,
+`GuardedH11Protocol` (uvicorn's h11 protocol) gives each request head a deadline and caps the
+connections one client address may hold waiting for a head (slowloris).
 
 Hand-written only where no library does it, each for one reason:
 - `RequestGate`'s key check: FastAPI dependencies run after the body is read and parsed, and a
@@ -14,7 +15,9 @@ Hand-written only where no library does it, each for one reason:
 - the body limits: neither Starlette nor uvicorn caps a streamed body or gives it a deadline;
 - the head-size check: uvicorn's ``h11_max_incomplete_event_size`` only bounds a head still
   arriving, so a 98 KB head sent in one write passed it;
-- `GuardedH11Protocol`: uvicorn has no deadline for a request's head and no per-client cap.
+- `GuardedH11Protocol`: uvicorn has no deadline for a request's head and no per-client cap;
+- `StrictFraming`: h11 lets ``Transfer-Encoding`` win over ``Content-Length`` and keeps the
+  connection open, and uvicorn routes an absolute-form target as a path.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ import asyncio
 import re
 import secrets
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any, ClassVar
+from urllib.parse import unquote, urlsplit
 
 import h11
 from fastapi.security import HTTPBearer
@@ -33,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from .errors import error_response
+from .observability import redact
 from .settings import ServerSettings
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -46,10 +52,11 @@ WILDCARD_BINDS = {"0.0.0.0", "::", "[::]", ""}
 bearer = HTTPBearer(auto_error=False, description="One of QWEN3_SERVER_API_KEYS, when keys are set.")
 
 
-def valid_request_id(value: str) -> bool:
+def valid_request_id(value: str, secrets: Iterable[str] = ()) -> bool:
     """A client's ``X-Request-ID`` is kept when it is a short token of safe characters (so no
-    one forges log lines through it); anything else is replaced by a new id."""
-    return VALID_REQUEST_ID.fullmatch(value) is not None
+    one forges log lines through it) that redaction leaves as it is (so a client that sends its
+    API key as the id does not see it logged or echoed); anything else is replaced by a new id."""
+    return VALID_REQUEST_ID.fullmatch(value) is not None and redact(value, secrets) == value
 
 
 def allowed_hosts(settings: ServerSettings) -> list[str]:
@@ -71,6 +78,54 @@ def head_bytes(scope: Scope) -> int:
     """The size of the request head as parsed: request line and headers."""
     line = len(scope.get("raw_path") or scope["path"].encode()) + len(scope.get("query_string", b"")) + 16
     return line + sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+
+
+class StrictFraming:
+    """ASGI middleware for the request line and framing, before anything reads a header.
+
+    A request with both ``Content-Length`` and ``Transfer-Encoding`` gets 400 and
+    ``Connection: close`` (RFC 9112 §6.3: a server may reject it and must then close): servers
+    and proxies that each believe another header see different requests in the same bytes, the
+    shape of request smuggling. An absolute-form target (``GET http://host/path``, RFC 9112
+    §3.2.2, which a server must accept) is served as its path, with its authority as ``Host``
+    (§3.3), so the ``Host`` check judges the authority the client named.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            names = {name.lower() for name, _ in scope["headers"]}
+            if b"content-length" in names and b"transfer-encoding" in names:
+                detail = "A request may not carry both Content-Length and Transfer-Encoding (RFC 9112 §6.3)."
+                await error_response(400, detail, {"Connection": "close"})(scope, receive, send)
+                return
+            target = scope.get("raw_path") or b""
+            if target[:7].lower() == b"http://" or target[:8].lower() == b"https://":
+                rewritten = origin_form(scope, target)
+                if rewritten is None:
+                    detail = "The absolute-form target has no host, or carries user information."
+                    await error_response(400, detail, {"Connection": "close"})(scope, receive, send)
+                    return
+                scope = rewritten
+        await self.app(scope, receive, send)
+
+
+def origin_form(scope: Scope, target: bytes) -> Scope | None:
+    """``scope`` of an absolute-form request as if sent in origin form: the target's path as the
+    path, its authority as the only ``Host``; None when it has no host or has user information."""
+    parts = urlsplit(target.decode("latin-1"))
+    if not parts.hostname or "@" in parts.netloc:
+        return None
+    raw_path = (parts.path or "/").encode("latin-1")
+    headers = [(name, value) for name, value in scope["headers"] if name.lower() != b"host"]
+    return {
+        **scope,
+        "path": unquote(raw_path.decode("ascii", "replace")),
+        "raw_path": raw_path,
+        "headers": [(b"host", parts.netloc.encode("latin-1")), *headers],
+    }
 
 
 class RequestGate:
