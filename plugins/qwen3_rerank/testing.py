@@ -26,7 +26,7 @@ from transformers import Qwen2Tokenizer, Qwen3Config, Qwen3ForCausalLM
 from transformers.convert_slow_tokenizer import TikTokenConverter
 from transformers.tokenization_utils_base import AddedToken
 
-from .extras import missing
+from .extras import missing, with_install_hint
 
 QWEN_BPE_RANKS = 151_643
 # Qwen3's added tokens, ids 151643..151668 in order; the flag says whether it is a "special" token.
@@ -76,12 +76,16 @@ def qwen_bpe_ranks_file() -> Path:
     try:
         resources = importlib.resources.files("dashscope") / "resources" / "qwen.tiktoken"
     except ModuleNotFoundError as error:
-        raise missing(error, "Building the Qwen3 tokenizer offline") from error
+        raise missing(error, "Building the Qwen3 tokenizer offline") from None
     return Path(str(resources))
 
 
 def build_qwen3_tokenizer() -> Qwen2Tokenizer:
     """The real Qwen3 tokenizer (byte-level BPE, NFC, Qwen's split regex, 26 added tokens)."""
+    try:  # transformers reads the ranks with it, and says so in its own words only
+        import tiktoken  # noqa: F401
+    except ModuleNotFoundError as error:
+        raise missing(error, "Building the Qwen3 tokenizer offline") from None
     vocab, merges = TikTokenConverter().extract_vocab_merges_from_model(str(qwen_bpe_ranks_file()))
     if len(vocab) != QWEN_BPE_RANKS:
         raise RuntimeError(f"expected {QWEN_BPE_RANKS} Qwen BPE ranks, found {len(vocab)}")
@@ -201,8 +205,8 @@ def main(argv: list[str] | None = None) -> None:
             intermediate_size=arguments.intermediate_size,
             initializer_range=0.2,
         )
-    except (RuntimeError, OSError) as error:  # one line naming the fix, and a non-zero exit
-        parser.exit(1, f"error: {error}\n")
+    except (RuntimeError, OSError, ImportError) as error:  # one line naming the fix, a non-zero exit
+        parser.exit(1, f"error: {with_install_hint(error) if isinstance(error, ImportError) else error}\n")
     print(f"Saved a random Qwen3 reranker (meaningless scores) to {arguments.path}")
 
 

@@ -201,7 +201,7 @@ async def shared_rerank(request: Request, state: Annotated[ServerState, Depends(
         body = None
     if not is_tei(body):
         try:
-            parsed = RerankRequest.model_validate_json(raw)
+            parsed = RerankRequest.model_validate_json(raw.decode("utf-8", "replace"))
         except ValidationError as error:
             raise RequestValidationError(
                 [{**item, "loc": ("body", *item["loc"])} for item in error.errors()]
