@@ -6,7 +6,8 @@ their ``export``s reach the later blocks; then the Python blocks run a second ti
 namespace, as a reader who comes back reruns them (an index or a folder from the first run exists).
 
 What a reader's machine has and this one does not is replaced, never skipped: the Hub's reranker ids
-become a tiny random Qwen3 (and all-MiniLM-L6-v2 the packaged copy), Elasticsearch is the stand-in
+become a tiny random Qwen3 (and all-MiniLM-L6-v2 the packaged copy), the default data folder
+(``~/.cache/qwen3-rag``) a fresh one per page, Elasticsearch is the stand-in
 at ES_URL (``localhost:9200`` and ``docker run ... elasticsearch`` become it), ``qwen3-rerank serve`` and
 ``uvicorn`` start in the background on a free port (``localhost:8000`` becomes it) and stop at the
 next server or the page's end, and ``/tmp/`` is a fresh folder per page. A block is skipped only for
@@ -145,6 +146,7 @@ class Page:
 
     def code(self, text: str) -> str:
         text = text.replace("/tmp/", f"{self.scratch}/")
+        text = text.replace("~/.cache/qwen3-rag", str(self.scratch / "data"))  # the default data folder
         text = HUB_RERANKER.sub(self.args.tiny, text).replace(HUB_EMBEDDER, self.args.embedder)
         text = text.replace("localhost:8000", f"127.0.0.1:{self.port}")
         if os.environ.get("ES_URL"):
