@@ -10,6 +10,7 @@ scores whoever calls: a sync and an async adapter, a server's batcher, a test.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,8 +33,13 @@ class ScoringThread:
         # Fixed now, on the loading thread: every call then uses this many intra-op threads even
         # if someone changes torch's setting later.
         self.threads = torch.get_num_threads() if threads is None else threads
+        self._name = name
         self._ident: int | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name, initializer=self._start)
+        self._lock = threading.Lock()
+        self._executor, self._pid = self._new_executor(), os.getpid()
+
+    def _new_executor(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._name, initializer=self._start)
 
     def _start(self) -> None:
         self._ident = threading.get_ident()
@@ -43,4 +49,13 @@ class ScoringThread:
         """``function(*args)`` on the scoring thread; its result or its exception, here."""
         if threading.get_ident() == self._ident:
             return function(*args)
-        return self._executor.submit(function, *args).result()
+        return self._executor_here().submit(function, *args).result()
+
+    def _executor_here(self) -> ThreadPoolExecutor:
+        """The executor, made anew in a forked child (which inherits the executor but not its thread,
+        so work submitted there would wait forever)."""
+        with self._lock:
+            if self._pid != os.getpid():
+                self._ident = None
+                self._executor, self._pid = self._new_executor(), os.getpid()
+            return self._executor

@@ -3,12 +3,17 @@ model runs on its one scoring thread, so the same input scores bit-identically w
 calls; identical documents in one call are scored once, so ties are exact and keep input order."""
 
 import asyncio
+import contextlib
+import json
+import os
+import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from qwen3_rerank import Qwen3Reranker
+from tests.polling import wait_until
 
 QUERY = "How do vaccines work?"
 DOCUMENTS = [
@@ -96,3 +101,28 @@ def test_an_error_on_the_scoring_thread_reaches_the_caller(reranker, monkeypatch
     monkeypatch.setattr(reranker.loaded_model.scorer.decoder, "last_hidden", fail)
     with pytest.raises(RuntimeError, match="simulated failure"):
         reranker.score(QUERY, DOCUMENTS)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_scores_on_a_scoring_thread_of_its_own(reranker):
+    # The child inherits the executor but not its thread: without a new one it would wait forever.
+    # A process boundary is what is tested, so this test forks.
+    expected = reranker.score(QUERY, DOCUMENTS)
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            os.write(write_end, json.dumps(reranker.score(QUERY, DOCUMENTS)).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        wait_until(
+            lambda: os.waitpid(child, os.WNOHANG)[0] == child, "the forked child to score", timeout=120
+        )
+    finally:
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
+    with os.fdopen(read_end) as pipe:
+        assert json.loads(pipe.read()) == pytest.approx(expected, abs=1e-6)
