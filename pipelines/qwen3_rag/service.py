@@ -29,7 +29,7 @@ from qwen3_rerank.extras import missing
 from qwen3_rerank.reranker import share
 
 from .embedding import Embedder
-from .ingest import Chunker, read_paths
+from .ingest import Chunker, read_paths, source_name
 from .records import Answer, Chunk, IndexReport, Passage, SourceText
 from .retrieval import HybridRetriever, Retrieval
 from .settings import Settings
@@ -153,7 +153,7 @@ class RagService:
         present = {source.source for source in sources} | {entry.path for entry in skipped}
         for folder in (Path(path).resolve() for path in paths):
             if folder.is_dir():  # a re-indexed folder: passages of files gone from it go too
-                report.removed += self._store.prune(str(folder) + os.sep, present)
+                report.removed += self._store.prune(source_name(folder) + os.sep, present)
         report.seconds = time.perf_counter() - started
         return report
 
