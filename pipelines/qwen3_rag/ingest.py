@@ -10,6 +10,7 @@ every file that is not indexed is listed with the reason.
 
 from __future__ import annotations
 
+import codecs
 import io
 import logging
 import os
@@ -46,6 +47,15 @@ BINARY_SNIFF_BYTES = 8000
 # Opened non-blocking, a FIFO swapped in after the type check cannot hang the read (POSIX only).
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _BINARY = getattr(os, "O_BINARY", 0)
+# Byte-order marks and the codec that reads (and drops) each; UTF-32's first, since UTF-32-LE's
+# starts with UTF-16-LE's. A text without one is UTF-8.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
 
 class Chunker:
@@ -111,9 +121,10 @@ def read_paths(
 
     A file that is hidden, of an unsupported type, not a regular file (a FIFO, socket or device:
     never opened, since reading one can block forever), larger than ``max_file_bytes``, a link
-    leaving its folder, unreadable, binary, not UTF-8 or without text is skipped and listed once
-    in the returned list, never silently dropped. The caller reports the list (``qwen3-rerank
-    index`` prints it), so skips are logged at debug level only.
+    leaving its folder, unreadable, binary, not UTF-8 (or UTF-16/32 with a byte-order mark) or
+    without text is skipped and listed once in the returned list, never silently dropped. The
+    caller reports the list (``qwen3-rerank index`` prints it), so skips are logged at debug level
+    only. Names that are not UTF-8 are kept with their bytes escaped (`escaped_name`).
 
     Each source, and each skip, is named as the user named it (`source_name`): a file in a folder
     given as ``docs/`` is ``docs/guide/a.md``, a file given itself is its file name; no absolute
@@ -133,8 +144,15 @@ def read_paths(
         if not text.strip():
             skipped.append(_skip(name, "no text"))
             continue
-        sources.append(SourceText(text=text, source=name, meta={"file_name": path.name}))
+        sources.append(SourceText(text=text, source=name, meta={"file_name": escaped_name(path.name)}))
     return sources, skipped
+
+
+def escaped_name(path: Path | str) -> str:
+    """``path`` as text for a source name: with the bytes of a name that is not UTF-8 (``caf\xe9.md``
+    written in Latin-1) escaped as ``\xe9``, so the file is indexed and cited instead of failing the
+    run when its name is written to the store or printed."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def read_text(path: Path, *, max_file_bytes: int = MAX_FILE_BYTES) -> str:
@@ -144,7 +162,8 @@ def read_text(path: Path, *, max_file_bytes: int = MAX_FILE_BYTES) -> str:
     Raises:
         ValueError: The file type is not supported, it is not a regular file, it is larger than
             ``max_file_bytes``, or a text or HTML file holds binary content.
-        UnicodeDecodeError: A text or HTML file is not UTF-8.
+        UnicodeDecodeError: A text or HTML file is not UTF-8 (nor UTF-16 or UTF-32 with a
+            byte-order mark).
     """
     reason = _not_regular(path.stat().st_mode)  # first: "a block device" says more than its suffix
     if reason:
@@ -190,13 +209,8 @@ def _decode(suffix: str, data: bytes) -> str:
     """The text of ``data``, read from a file of type ``suffix`` (one of `SUPPORTED_SUFFIXES`)."""
     if suffix in PDF_SUFFIXES:
         return _read_pdf(data)
-    nul = data.find(b"\0", 0, BINARY_SNIFF_BYTES)
-    if nul >= 0:
-        raise ValueError(
-            f"binary content (a NUL byte at offset {nul}, within the first {BINARY_SNIFF_BYTES} bytes)"
-        )
     # Newlines as text mode reads them (``\r\n`` and ``\r`` become ``\n``), so ids stay stable.
-    text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    text = _text_of(data).replace("\r\n", "\n").replace("\r", "\n")
     if suffix in TEXT_SUFFIXES:
         return text
     from bs4 import BeautifulSoup
@@ -205,6 +219,24 @@ def _decode(suffix: str, data: bytes) -> str:
     for element in soup(["script", "style", "nav", "footer"]):
         element.decompose()
     return soup.get_text("\n", strip=True)
+
+
+def _text_of(data: bytes) -> str:
+    """UTF-8 text (a byte-order mark dropped), or UTF-16 or UTF-32 when a byte-order mark says so
+    (Windows editors write them); a NUL near the start means binary, as git judges it."""
+    encoding = next((name for bom, name in _BOMS if data.startswith(bom)), None)
+    if encoding is None or encoding == "utf-8-sig":
+        nul = data.find(b"\0", 0, BINARY_SNIFF_BYTES)
+        if nul >= 0:
+            raise ValueError(
+                f"binary content (a NUL byte at offset {nul}, within the first {BINARY_SNIFF_BYTES} bytes)"
+            )
+        return data.decode(encoding or "utf-8")
+    text = data.decode(encoding)  # the codec reads the mark, and drops it
+    nul = text.find("\0", 0, BINARY_SNIFF_BYTES)
+    if nul >= 0:
+        raise ValueError(f"binary content ({encoding.upper()} with a NUL character at {nul})")
+    return text
 
 
 def _read_pdf(data: bytes) -> str:
@@ -236,7 +268,7 @@ def _not_regular(mode: int) -> str | None:
 def source_name(root: Path, path: Path) -> str:
     """The name a file found under the folder ``root`` is recorded by: its path relative to
     ``root``, under ``root``'s own name, with ``/`` between parts on every system."""
-    return PurePosixPath(root.name, *path.relative_to(root).parts).as_posix()
+    return escaped_name(PurePosixPath(root.name, *path.relative_to(root).parts).as_posix())
 
 
 def _expand(paths: Sequence[Path], skipped: list[Skipped]) -> Iterator[tuple[Path, str]]:
@@ -248,7 +280,7 @@ def _expand(paths: Sequence[Path], skipped: list[Skipped]) -> Iterator[tuple[Pat
         if path.is_dir():
             yield from _walk(path.resolve(), skipped)
         else:  # a regular file, or a FIFO, socket or device that reading skips unopened
-            yield path.resolve(), path.name
+            yield path.resolve(), escaped_name(path.name)
 
 
 def _walk(root: Path, skipped: list[Skipped]) -> Iterator[tuple[Path, str]]:
@@ -306,7 +338,8 @@ def _skip(name: str, reason: str) -> Skipped:
 
 def _reason(error: Exception) -> str:
     if isinstance(error, UnicodeDecodeError):
-        return f"not UTF-8 text ({error.reason} at byte {error.start})"
+        encoding = "UTF-8" if error.encoding.startswith("utf-8") else error.encoding.upper()
+        return f"not {encoding} text ({error.reason} at byte {error.start})"
     if isinstance(error, OSError):
         return f"unreadable: {error.strerror or error}"
     return str(error)

@@ -30,7 +30,7 @@ from qwen3_rerank.extras import missing
 from qwen3_rerank.reranker import share
 
 from .embedding import Embedder, TextSample, language_warning
-from .ingest import Chunker, read_paths
+from .ingest import Chunker, escaped_name, read_paths
 from .records import Answer, Chunk, IndexReport, Passage, SourceText
 from .retrieval import HybridRetriever, Retrieval
 from .settings import Settings
@@ -168,7 +168,7 @@ class RagService:
         present = {source.source for source in sources} | {entry.path for entry in skipped}
         for folder in (Path(path).resolve() for path in paths):
             if folder.is_dir():  # a re-indexed folder: passages of files gone from it go too
-                report.removed += self._store.prune(f"{folder.name}/", present)
+                report.removed += self._store.prune(escaped_name(folder.name) + "/", present)
                 # Indices written before sources were named relative to their folder hold its
                 # files by absolute path: those passages are the ones just rewritten under new names.
                 report.removed += self._store.prune(str(folder) + os.sep, ())

@@ -274,3 +274,40 @@ def test_sources_are_named_relative_to_the_folder_given_under_its_name(
         assert [s.source for s in sources] == ["handbook/intro.txt", "handbook/guide/tea.md", "loose.txt"]
         assert [s.path for s in skipped] == ["handbook/data.bin"]
     assert all(str(tmp_path) not in s.source for s in sources), "no absolute path is recorded"
+
+
+def test_a_byte_order_mark_is_dropped_and_utf16_or_utf32_with_one_decoded(tmp_path: Path) -> None:
+    text = "Tea is a drink; thé, 茶.\n"
+    (tmp_path / "bom8.md").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    for encoding in ("utf-16", "utf-16-be", "utf-32", "utf-32-be"):  # the last three get a mark here
+        mark = b"" if encoding in ("utf-16", "utf-32") else "\ufeff".encode(encoding)
+        (tmp_path / f"{encoding}.txt").write_bytes(mark + text.encode(encoding))
+    sources, skipped = read_paths([tmp_path])
+    assert skipped == []
+    assert {Path(s.source).name: s.text for s in sources} == {
+        name: text for name in ("bom8.md", "utf-16.txt", "utf-16-be.txt", "utf-32.txt", "utf-32-be.txt")
+    }
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX names are bytes; Windows names are UTF-16")
+def test_a_file_name_that_is_not_utf8_is_indexed_with_its_bytes_escaped(tmp_path: Path) -> None:
+    folder = tmp_path / os.fsdecode(b"d\xe9j\xe0")  # a Latin-1 folder name, as old archives have
+    folder.mkdir()
+    (folder / os.fsdecode(b"caf\xe9.md")).write_text("Coffee is brewed from roasted beans.", encoding="utf-8")
+    (folder / os.fsdecode(b"caf\xe9.csv")).write_text("a,b\n", encoding="utf-8")
+    sources, skipped = read_paths([folder])
+    assert [s.source for s in sources] == ["d\\xe9j\\xe0/caf\\xe9.md"]
+    assert sources[0].meta["file_name"] == "caf\\xe9.md"
+    assert [s.path for s in skipped] == ["d\\xe9j\\xe0/caf\\xe9.csv"]
+    env = {
+        "QWEN3_RAG_DATA_DIR": str(tmp_path / "store"),
+        "QWEN3_RAG_EMBEDDING_MODEL": str(minilm_model_dir()),
+        "QWEN3_RAG_DEVICE": "cpu",
+        "QWEN3_RAG_BACKEND": "memory",
+        "COLUMNS": "300",
+    }
+    for _ in range(2):  # the second run finds the same names: nothing removed, nothing added
+        result = CliRunner().invoke(full_app(), ["index", str(folder)], env=env)
+        assert result.exit_code == 0, result.output
+        assert "into 1 chunks" in result.output and "holds 1 chunks" in result.output, result.output
+        assert "caf\\xe9.csv" in result.output and "removed" not in result.output

@@ -194,3 +194,27 @@ def test_crafted_field_names_get_their_422_while_healthz_answers_meanwhile(reran
         assert code == 422
         names = [part for error in json.loads(answer)["detail"] for part in error["loc"]]
         assert any(str(part).startswith("0-a-a-a") for part in names), "the field is named"
+
+
+# --- 5. lone surrogates in fields the response echoes ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("document", "extra", "field"),
+    [
+        ('{"text": "a", "note": "\\ud800"}', {"return_documents": True}, "note"),
+        ('{"title": "a", "note": "\\udfff"}', {"rank_fields": ["title"], "return_documents": True}, "note"),
+        ('{"text": "\\ud800"}', {"return_documents": True}, "text"),
+        ('{"text": "a", "\\ud800": "b"}', {"return_documents": True}, "\\ud800"),
+    ],
+)
+def test_a_lone_surrogate_in_an_echoed_field_is_a_422_naming_it(
+    reranker: Qwen3Reranker, document: str, extra: dict[str, Any], field: str
+) -> None:
+    body = f'{{"query": "q", "documents": [{document}], {json.dumps(extra)[1:-1]}}}'
+    with LocalTestClient(create_app(ServerSettings(rag="off"), reranker=reranker)) as client:
+        response = client.post("/v1/rerank", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    errors = response.json()["detail"]
+    named = [error for error in errors if field in error["loc"] or field in error["msg"]]
+    assert named and all("lone surrogate" in error["msg"] for error in named), errors

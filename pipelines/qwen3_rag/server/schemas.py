@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 # Hard caps on list lengths, checked before any item is validated; the settings may lower them.
 MAX_LIST_ITEMS = 10_000  # Cohere's recommended most documents per rerank request
@@ -40,14 +40,36 @@ def _valid_unicode(text: str) -> str:
 Text = Annotated[str, AfterValidator(_valid_unicode)]
 
 
+def _valid_scalar(value: Any) -> Any:
+    return _valid_unicode(value) if isinstance(value, str) else value
+
+
+# A field of a document object: one error naming the field when its text is not valid Unicode.
+Scalar = Annotated[str | StrictInt | float | StrictBool | None, AfterValidator(_valid_scalar)]
+
+
 class DocumentObject(BaseModel):
     """A document given as an object, as Jina and Cohere v1 allow: ``text``, or the fields that
-    ``rank_fields`` names; every field is kept and echoed back with ``return_documents``."""
+    ``rank_fields`` names; every field is kept and echoed back with ``return_documents``, so every
+    name and text in it must be valid Unicode (a lone surrogate cannot be written as UTF-8: it
+    is a 422 here, naming the field, not a 500 when the response is written)."""
 
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
-    __pydantic_extra__: dict[str, str | StrictInt | float | StrictBool | None]
+    __pydantic_extra__: dict[str, Scalar]
 
-    text: str | None = Field(None, description="The document's text (unless `rank_fields` says otherwise).")
+    text: Text | None = Field(None, description="The document's text (unless `rank_fields` says otherwise).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_names(cls, data: Any) -> Any:
+        for name in data if isinstance(data, dict) else ():
+            try:
+                _valid_unicode(name)
+            except ValueError as error:
+                raise ValueError(
+                    f"field name {name.encode('utf-8', 'backslashreplace').decode()!r}: {error}"
+                ) from None
+        return data
 
 
 class RerankRequest(BaseModel):

@@ -512,11 +512,11 @@ class _Generation:
 
     @cached_property
     def _texts(self) -> _Blobs:
-        return self._reading("texts", lambda: _Blobs(self.path, "texts"))
+        return self._reading("texts.offsets.npy or texts.bin", lambda: _Blobs(self.path, "texts"))
 
     @cached_property
     def _metas(self) -> _Blobs:
-        return self._reading("metas", lambda: _Blobs(self.path, "metas"))
+        return self._reading("metas.offsets.npy or metas.bin", lambda: _Blobs(self.path, "metas"))
 
     @cached_property
     def _source_codes(self) -> np.ndarray:
