@@ -7,11 +7,12 @@ namespace, as a reader who comes back reruns them (an index or a folder from the
 
 What a reader's machine has and this one does not is replaced, never skipped: the Hub's reranker ids
 become a tiny random Qwen3 (and all-MiniLM-L6-v2 the packaged copy), the default data folder
-(``~/.cache/qwen3-rag``) a fresh one per page, Elasticsearch is the stand-in
-at ES_URL (``localhost:9200`` and ``docker run ... elasticsearch`` become it), ``qwen3-rerank serve`` and
-``uvicorn`` start in the background on a free port (``localhost:8000`` becomes it) and stop at the
-next server or the page's end, and ``/tmp/`` is a fresh folder per page. A block is skipped only for
-a reason `why_not` names (a GPU, the Hub, a container engine, the CI itself, a timed benchmark).
+(``~/.cache/qwen3-rag``) and ``/tmp/`` fresh folders per page, Elasticsearch the stand-in at ES_URL
+(``localhost:9200`` and ``docker run ... elasticsearch`` become it); ``qwen3-rerank serve`` and
+``uvicorn`` start in the background on a free port (``localhost:8000`` becomes it) until the next
+server or the page's end, and ``curl`` fails on an HTTP error status. A block (a shell command) is
+skipped only for a reason `why_not` names: a GPU, the Hub or another download, a container engine,
+the CI itself, a timed benchmark.
 
 Usage (stdlib only, run by the environment's own interpreter):
     python .ci/docs_examples.py --wheel WHEEL --tiny DIR --embedder DIR PAGE...
@@ -174,8 +175,10 @@ class Page:
             if SERVER_COMMAND.search(command):
                 self.flush(lines, block)
                 lines = []
-                self.start_server(command, block)
+                self.start_server(re.sub(r"\s+#.*$", "", command), block)
                 continue
+            if command.startswith("curl "):  # an HTTP error fails the block, as it would a reader
+                command = command.replace("curl ", "curl --fail-with-body ", 1)
             lines.append(command)
         self.flush(lines, block)
 

@@ -110,7 +110,8 @@ def index(
 ) -> None:
     """Chunk, embed and store documents; indexing a file again replaces its passages.
 
-    With ``--from DATA_DIR --backend elasticsearch``, copy an embedded index into Elasticsearch instead.
+    With --from DATA_DIR --backend elasticsearch, copy an embedded index into Elasticsearch instead
+    (no re-embedding; docs/pipelines.md).
     """
     if from_dir is not None:
         if paths:
