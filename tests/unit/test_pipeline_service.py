@@ -6,6 +6,9 @@ deterministic) and, for the local-LLM path, a tiny random Qwen3 causal LM.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,26 +20,36 @@ from qwen3_rag.settings import Settings
 from qwen3_rag.testing import SAMPLES_DIR, offline_settings
 from qwen3_rerank import Qwen3Reranker, shared_models
 from qwen3_rerank.testing import save_random_qwen3
+from tests.conftest import cached_asset
 
 FRAMEWORKS = ["haystack", "llamaindex"]
+CHAT_TEMPLATE = (  # Qwen3's shape: an empty think block when thinking is off
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n{% endif %}"
+    "{% endif %}"
+)
 QUESTION = "At what temperature does water boil at sea level?"
 
 
 @pytest.fixture(scope="module")
-def tiny_llm_dir(tmp_path_factory: pytest.TempPathFactory, qwen3_tokenizer_dir: Path) -> Path:
-    """A tiny random Qwen3 causal LM with a chat template shaped like Qwen3's."""
+def tiny_llm_dir(pytestconfig: pytest.Config, qwen3_tokenizer_dir: Path) -> Path:
+    """A tiny random Qwen3 causal LM with a chat template shaped like Qwen3's (built once, kept in
+    the asset cache: tests only read it)."""
+    name = f"tiny-llm-{hashlib.sha256(CHAT_TEMPLATE.encode()).hexdigest()[:8]}"
+    return cached_asset(pytestconfig, name, lambda path: _save_tiny_llm(path, qwen3_tokenizer_dir))
+
+
+def _save_tiny_llm(path: Path, tokenizer_dir: Path) -> None:
     from transformers import AutoTokenizer
 
-    path = save_random_qwen3(tmp_path_factory.mktemp("tiny-llm"), tokenizer_path=qwen3_tokenizer_dir, seed=3)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    tokenizer.chat_template = (  # Qwen3's shape: an empty think block when thinking is off
-        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-        "{% if add_generation_prompt %}<|im_start|>assistant\n"
-        "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n{% endif %}"
-        "{% endif %}"
-    )
-    tokenizer.save_pretrained(path)
-    return path
+    staging = path.with_name(f".{path.name}.building")
+    shutil.rmtree(staging, ignore_errors=True)
+    save_random_qwen3(staging, tokenizer_path=tokenizer_dir, seed=3)
+    tokenizer = AutoTokenizer.from_pretrained(staging)
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.save_pretrained(staging)
+    os.replace(staging, path)  # whole or not at all, as `cached_asset` needs
 
 
 def settings_for(tmp_path: Path, tiny_qwen3_dir: Path, **overrides: object) -> Settings:
