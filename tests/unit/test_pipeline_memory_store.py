@@ -231,7 +231,7 @@ def test_the_manifest_records_the_analysis(chinese_store: MemoryStore, tmp_path:
     generation = tmp_path / "zh" / (tmp_path / "zh" / "CURRENT").read_text()
     manifest = json.loads((generation / "manifest.json").read_text())
     assert (manifest["analysis"], manifest["language"]) == (ANALYSIS_VERSION, "auto")
-    assert manifest["languages"] == {"none": len(CHINESE)}
+    assert manifest["languages"] == {"zh": len(CHINESE)}
 
 
 def test_an_index_built_with_another_analysis_is_not_searched_with_its_stale_terms(
