@@ -34,20 +34,21 @@ class ScoringThread:
         # if someone changes torch's setting later.
         self.threads = torch.get_num_threads() if threads is None else threads
         self._name = name
-        self._ident: int | None = None
+        self._thread = _ThreadState(self.threads)
         self._lock = threading.Lock()
         self._executor, self._pid = self._new_executor(), os.getpid()
 
     def _new_executor(self) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._name, initializer=self._start)
-
-    def _start(self) -> None:
-        self._ident = threading.get_ident()
-        torch.set_num_threads(self.threads)
+        # The worker thread holds its initializer: a bound method of this object would keep it, and
+        # so the executor, alive for ever, and the idle thread with them. `_ThreadState` holds
+        # neither, so the thread ends once this object is collected.
+        return ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=self._name, initializer=self._thread.start
+        )
 
     def run(self, function: Callable[..., T], *args: object) -> T:
         """``function(*args)`` on the scoring thread; its result or its exception, here."""
-        if threading.get_ident() == self._ident:
+        if threading.get_ident() == self._thread.ident:
             return function(*args)
         return self._executor_here().submit(function, *args).result()
 
@@ -56,6 +57,18 @@ class ScoringThread:
         so work submitted there would wait forever)."""
         with self._lock:
             if self._pid != os.getpid():
-                self._ident = None
+                self._thread = _ThreadState(self.threads)
                 self._executor, self._pid = self._new_executor(), os.getpid()
             return self._executor
+
+
+class _ThreadState:
+    """What the scoring thread sets up and records about itself, apart from `ScoringThread`."""
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self.ident: int | None = None
+
+    def start(self) -> None:
+        self.ident = threading.get_ident()
+        torch.set_num_threads(self.threads)

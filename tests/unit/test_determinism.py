@@ -126,3 +126,21 @@ def test_a_forked_child_scores_on_a_scoring_thread_of_its_own(reranker):
             os.waitpid(child, 0)
     with os.fdopen(read_end) as pipe:
         assert json.loads(pipe.read()) == pytest.approx(expected, abs=1e-6)
+
+
+def test_the_scoring_thread_ends_with_its_model(tiny_qwen3_dir, monkeypatch):
+    reranker = Qwen3Reranker(str(tiny_qwen3_dir), device="cpu")
+    decoder = reranker.loaded_model.scorer.decoder
+    real_last_hidden = decoder.last_hidden
+    threads = []
+
+    def record_thread(*arguments):
+        threads.append(threading.current_thread())
+        return real_last_hidden(*arguments)
+
+    monkeypatch.setattr(decoder, "last_hidden", record_thread)
+    reranker.score(QUERY, DOCUMENTS[:1])
+    monkeypatch.undo()
+    reranker.close()  # the last use: the registry frees the model, and its scoring thread with it
+    del reranker
+    wait_until(lambda: not threads[0].is_alive(), "the scoring thread to end", timeout=30)
