@@ -16,7 +16,8 @@ the CI itself, a timed benchmark.
 
 Run time (2026-12-04, two cores shared with five other jobs, load average 9 to 11, each page in an
 environment built as check-extras builds it): langchain.md 324 s (42 s of CPU), llamaindex.md 472 s,
-haystack.md 625 s, bring-your-own-index.md 898 s, performance.md 0 s; most of it is pip installing
+haystack.md 625 s, bring-your-own-index.md 898 s, server.md 229 s (four servers started, the curl
+blocks against them), README.md 339 s, evaluation.md 60 s, performance.md 0 s; most of it is pip installing
 what the pages name. It runs beside the other extras' checks, in check-extras, instead of in pytest,
 where the per-block runner took 1,203 s of the suite (issue 24); tests/unit/test_docs_examples.py keeps
 the static checks (every page has an environment, the pages name their extras), 26 s.
