@@ -89,6 +89,7 @@ def test_an_adapter_without_its_framework_names_its_extra(
 
 def test_the_cli_says_what_to_install_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     block(monkeypatch, "ir_measures")
+    forget(monkeypatch, "qwen3_rag.evaluation")  # imported by an earlier test of this worker, maybe
     dataset = ROOT / "pipelines" / "qwen3_rag" / "samples_beir"
     arguments = ["eval", str(dataset), "--output-dir", str(tmp_path / "r"), "--data-dir", str(tmp_path / "d")]
     result = CliRunner().invoke(full_app(), arguments)

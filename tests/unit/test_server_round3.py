@@ -109,7 +109,7 @@ SMUGGLING = {
 def test_a_request_framed_two_ways_gets_400_and_its_connection_closed(
     reranker: Qwen3Reranker, shape: str
 ) -> None:
-    with uvicorn_server(reranker, ServerSettings(rag="off")) as port:
+    with uvicorn_server(reranker, ServerSettings(rag="off")) as (port, _):
         received, closed = exchange(port, SMUGGLING[shape])
     assert received.startswith(b"HTTP/1.1 400"), received
     assert received.count(b"HTTP/1.1 ") == 1, "no second, smuggled, response"
@@ -120,7 +120,7 @@ def test_a_request_framed_two_ways_gets_400_and_its_connection_closed(
 def test_an_absolute_form_target_for_our_host_is_served_and_another_host_refused(
     reranker: Qwen3Reranker,
 ) -> None:
-    with uvicorn_server(reranker, ServerSettings(rag="off")) as port:
+    with uvicorn_server(reranker, ServerSettings(rag="off")) as (port, _):
         ours, _ = exchange(port, b"GET http://localhost:%d/healthz HTTP/1.1\r\nHost: x\r\n\r\n" % port)
         other, _ = exchange(port, b"GET http://evil.example/healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert ours.startswith(b"HTTP/1.1 200") and b'"ok"' in ours, ours
@@ -185,7 +185,7 @@ def test_crafted_field_names_get_their_422_while_healthz_answers_meanwhile(reran
     # Ten such bodies held the event loop for over a minute before (3-4 s each): a /healthz sent
     # meanwhile did not answer within its 10 s. Now each costs milliseconds.
     body = crafted_body()
-    with uvicorn_server(reranker, ServerSettings(rag="off")) as port, ThreadPoolExecutor(10) as pool:
+    with uvicorn_server(reranker, ServerSettings(rag="off")) as (port, _), ThreadPoolExecutor(10) as pool:
         crafted = [pool.submit(post, port, "/v1/rerank", body, 300) for _ in range(10)]
         status, text = post(port, "/healthz", None, 10)
         answers = [future.result() for future in crafted]
