@@ -242,17 +242,22 @@ def test_skips_are_listed_once_and_not_also_logged_as_warnings(
     assert caplog.records == [], "the report lists skips; a warning too printed each one twice"
 
 
-def test_index_prints_each_skip_once(tmp_path: Path) -> None:
-    (tmp_path / "docs").mkdir()
-    (tmp_path / "docs" / "tea.txt").write_text("Tea is a drink.", encoding="utf-8")
-    (tmp_path / "docs" / "table.csv").write_text("a,b\n", encoding="utf-8")
-    env = {
+def index_env(tmp_path: Path) -> dict[str, str]:
+    """`qwen3-rerank index` into an embedded store under ``tmp_path``, with the offline embedder."""
+    return {
         "QWEN3_RAG_DATA_DIR": str(tmp_path / "store"),
         "QWEN3_RAG_EMBEDDING_MODEL": str(minilm_model_dir()),
         "QWEN3_RAG_DEVICE": "cpu",
         "QWEN3_RAG_BACKEND": "memory",
         "COLUMNS": "300",
     }
+
+
+def test_index_prints_each_skip_once(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "tea.txt").write_text("Tea is a drink.", encoding="utf-8")
+    (tmp_path / "docs" / "table.csv").write_text("a,b\n", encoding="utf-8")
+    env = index_env(tmp_path)
     result = CliRunner().invoke(full_app(), ["index", str(tmp_path / "docs")], env=env)
     assert result.exit_code == 0, result.output
     assert result.output.count("table.csv") == 1, result.output
@@ -299,13 +304,7 @@ def test_a_file_name_that_is_not_utf8_is_indexed_with_its_bytes_escaped(tmp_path
     assert [s.source for s in sources] == ["d\\xe9j\\xe0/caf\\xe9.md"]
     assert sources[0].meta["file_name"] == "caf\\xe9.md"
     assert [s.path for s in skipped] == ["d\\xe9j\\xe0/caf\\xe9.csv"]
-    env = {
-        "QWEN3_RAG_DATA_DIR": str(tmp_path / "store"),
-        "QWEN3_RAG_EMBEDDING_MODEL": str(minilm_model_dir()),
-        "QWEN3_RAG_DEVICE": "cpu",
-        "QWEN3_RAG_BACKEND": "memory",
-        "COLUMNS": "300",
-    }
+    env = index_env(tmp_path)
     for _ in range(2):  # the second run finds the same names: nothing removed, nothing added
         result = CliRunner().invoke(full_app(), ["index", str(folder)], env=env)
         assert result.exit_code == 0, result.output
