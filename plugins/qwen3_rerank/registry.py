@@ -70,8 +70,12 @@ class ModelRegistry:
     def clear(self) -> None:
         """Drop every model, whoever still holds it (for tests and shutdown)."""
         with self._lock:
+            dropped = bool(self._entries)
             self._entries.clear()
-        _free_memory()
+        # A full collection costs about half a second in a process that has imported the
+        # frameworks; pay it only when there is memory to give back.
+        if dropped:
+            _free_memory()
 
 
 def _free_memory() -> None:
