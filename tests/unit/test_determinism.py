@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from qwen3_rerank import Qwen3Reranker
+from qwen3_rerank.scoring_thread import ScoringThread
 from tests.polling import wait_until
 
 QUERY = "How do vaccines work?"
@@ -101,6 +102,17 @@ def test_an_error_on_the_scoring_thread_reaches_the_caller(reranker, monkeypatch
     monkeypatch.setattr(reranker.loaded_model.scorer.decoder, "last_hidden", fail)
     with pytest.raises(RuntimeError, match="simulated failure"):
         reranker.score(QUERY, DOCUMENTS)
+
+
+@pytest.mark.timeout(60)  # without the in-place rule this call waits for itself for ever
+def test_a_call_from_the_scoring_thread_runs_in_place_instead_of_waiting_for_itself():
+    scoring = ScoringThread()
+
+    def outer():
+        return scoring.run(threading.get_ident), threading.get_ident()
+
+    inner, outer_thread = scoring.run(outer)
+    assert inner == outer_thread != threading.get_ident()
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

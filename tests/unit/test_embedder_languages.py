@@ -1,4 +1,5 @@
-"""`index` and `eval` say, in one line, when the embedding model does not read the corpus's languages."""
+"""The embedding model: a clear error when it cannot load, and, from `index` and `eval`, one line
+when it does not read the corpus's languages."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from qwen3_rag.embedding import MULTILINGUAL_MODEL, declared_languages, language_warning
+from qwen3_rag.embedding import MULTILINGUAL_MODEL, Embedder, declared_languages, language_warning
 from qwen3_rag.records import SourceText
 from qwen3_rag.testing import minilm_model_dir, offline_settings
+from qwen3_rerank.loading import ModelLoadError
 
 CHINESE = [
     "量子纠缠是一种量子力学现象，两个粒子的状态相互关联，即使它们相距遥远。",
@@ -18,6 +20,19 @@ CHINESE = [
     "长城是中国古代的军事防御工程，东起山海关，西至嘉峪关，全长数千公里。",
 ]
 ENGLISH = ["Olympus Mons is the tallest volcano on Mars.", "Bread rises because yeast makes carbon dioxide."]
+
+
+def test_an_embedder_needs_a_model_name() -> None:
+    with pytest.raises(ValueError, match="model must name a sentence-transformers model id or directory"):
+        Embedder("")
+
+
+def test_a_missing_model_directory_is_named_with_the_fix(tmp_path: Path) -> None:
+    missing = tmp_path / "no-model"
+    with pytest.raises(ModelLoadError, match="cannot load the embedding model") as refused:
+        Embedder(str(missing)).embed_documents(["a passage"])
+    assert f"there is no directory '{missing}'" in str(refused.value)
+    assert "Pass model= a sentence-transformers model id or directory" in str(refused.value)
 
 
 def test_the_offline_minilm_declares_english_in_its_model_card() -> None:

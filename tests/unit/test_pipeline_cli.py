@@ -99,6 +99,26 @@ def test_a_missing_path_is_a_clear_error(app: typer.Typer, env: dict[str, str], 
     assert "no such file or directory" in result.output
 
 
+def test_paths_and_from_together_are_refused(app: typer.Typer, env: dict[str, str], tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["index", str(SAMPLES_DIR), "--from", str(tmp_path)], env=env)
+    assert result.exit_code == 1
+    assert "give either PATHS to index or --from DATA_DIR to copy, not both" in result.output
+
+
+def test_copying_from_a_missing_data_directory_names_it(
+    app: typer.Typer, env: dict[str, str], tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(app, ["index", "--from", str(tmp_path / "nowhere")], env=env)
+    assert result.exit_code == 1
+    assert "--from: no data directory" in result.output and "nowhere" in result.output
+
+
+def test_check_of_a_store_never_written_says_it_is_empty(app: typer.Typer, env: dict[str, str]) -> None:
+    result = CliRunner().invoke(app, ["check"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "empty, nothing indexed yet." in result.output
+
+
 def test_an_invalid_backend_is_named(app: typer.Typer, env: dict[str, str]) -> None:
     result = CliRunner().invoke(app, ["ask", "q", "--backend", "sqlite"], env=env)
     assert result.exit_code == 2

@@ -72,6 +72,50 @@ def test_embeddings_of_another_dimension_are_refused(store: MemoryStore) -> None
         store.knn([1.0, 0.0], top_k=1)
 
 
+def test_writing_embeddings_of_another_dimension_is_refused_and_changes_nothing(store: MemoryStore) -> None:
+    other = Chunk.create("Mars has two moons.", "moons.md", 0)
+    with pytest.raises(StoreError, match="3-dimensional embeddings but the embedding model gives 2"):
+        store.write([other], [[1.0, 0.0]])
+    assert store.count() == len(CHUNKS)
+    assert store.bm25("moons", top_k=1) == []
+
+
+def test_writing_no_chunks_makes_no_generation(tmp_path: Path) -> None:
+    store = MemoryStore(tmp_path, "empty")
+    store.write([], [])
+    assert store.count() == 0 and not list(store.directory.glob("gen-*"))
+    assert list(store.export()) == []
+
+
+@pytest.mark.parametrize("query", ["", "   \n\t"])
+def test_a_blank_query_finds_nothing(store: MemoryStore, query: str) -> None:
+    assert store.bm25(query, top_k=3) == []
+
+
+def test_top_k_zero_asks_for_nothing(store: MemoryStore) -> None:
+    assert store.bm25("volcano", top_k=0) == [] and store.knn([1.0, 0.0, 0.0], top_k=0) == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"bm25_k1": -0.5}, "bm25_k1 must be >= 0, got -0.5"),
+        ({"bm25_k1": float("nan")}, "bm25_k1 must be >= 0, got nan"),
+        ({"bm25_b": 1.5}, "bm25_b must be between 0 and 1, got 1.5"),
+    ],
+)
+def test_bm25_parameters_out_of_range_are_refused_by_name(
+    tmp_path: Path, options: dict[str, float], message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        MemoryStore(tmp_path, "test", **options)
+
+
+def test_an_export_batch_must_hold_a_row(store: MemoryStore) -> None:
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        next(store.export(batch_size=0))
+
+
 def test_one_embedding_per_chunk_is_required(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="got 1 embeddings for 3 chunks"):
         MemoryStore(tmp_path, "other").write(CHUNKS, VECTORS[:1])

@@ -7,6 +7,7 @@ import pytest
 from qwen3_rag.settings import Settings
 from qwen3_rag.stores.analysis import ANALYSIS_VERSION, stopwords
 from qwen3_rag.stores.elasticsearch import BM25_SIMILARITY, index_settings, mapping_for
+from qwen3_rag.stores.es_analysis import ICU_PLUGIN, analyzer_description, analyzer_name
 
 
 def test_retrieval_settings_are_read_from_the_environment() -> None:
@@ -67,3 +68,26 @@ def test_elasticsearch_indices_analyse_with_built_in_filters_and_our_bm25() -> N
         "cjk_bigram",
     ]
     assert "analysis" not in index_settings(language="indonesian")
+
+
+def test_an_index_of_one_named_language_declares_only_that_languages_analysis() -> None:
+    analysis = index_settings(language="english")["analysis"]
+    assert list(analysis["analyzer"]) == ["qwen3_english"]
+    assert set(analysis["filter"]) == {"qwen3_stop_english", "qwen3_snowball_english"}
+
+
+@pytest.mark.parametrize("language", ["lo", "km", "my"])
+def test_lao_khmer_and_myanmar_use_icu_only_where_the_plugin_is_installed(language: str) -> None:
+    # Without analysis-icu, Elasticsearch keeps a run of these scripts whole, as `qwen3_none` does.
+    assert analyzer_name(language) == "qwen3_none"
+    assert analyzer_name(language, plugins={ICU_PLUGIN}) == "qwen3_icu"
+    icu = index_settings(language="auto", plugins={ICU_PLUGIN})["analysis"]["analyzer"]["qwen3_icu"]
+    assert icu["tokenizer"] == "icu_tokenizer"
+    assert "qwen3_icu" not in index_settings(language="auto")["analysis"]["analyzer"]
+
+
+def test_the_creation_log_names_the_analyzer_an_index_gets() -> None:
+    assert "bm25.<language>" in analyzer_description("auto")
+    assert analyzer_description("russian").startswith("'qwen3_russian'")
+    # A language we have no analysis of keeps Elasticsearch's own analyzer of that name.
+    assert analyzer_description("indonesian").startswith("the built-in 'indonesian' analyzer")

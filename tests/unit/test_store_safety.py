@@ -23,6 +23,7 @@ import pytest
 
 from qwen3_rag.records import Chunk
 from qwen3_rag.stores import StoreBusy, StoreError
+from qwen3_rag.stores.locking import HOLDER_FILE, WriteLock
 from qwen3_rag.stores.memory import MemoryStore
 
 WRITER = """
@@ -111,6 +112,26 @@ def test_a_second_writer_waits_then_is_refused_naming_the_first(
     assert any("waiting up to 0.2 s" in record.getMessage() for record in caplog.records)
     second.write([Chunk.create("other", "b.md", 0)], [[0.0, 1.0, 0.0]])  # free once the first ended
     assert sources(second) == {"a.md", "b.md"}
+
+
+@pytest.mark.parametrize("timeout_s", [-1, float("nan")])
+def test_a_write_lock_timeout_below_zero_is_refused_by_name(tmp_path: Path, timeout_s: float) -> None:
+    with pytest.raises(ValueError, match="write lock's timeout must be >= 0 seconds"):
+        WriteLock(tmp_path, timeout_s=timeout_s)
+
+
+def test_an_unreadable_holder_file_still_gives_a_refusal(tmp_path: Path) -> None:
+    # The side file is a courtesy: a writer that died while writing it must not break the refusal.
+    first, second = WriteLock(tmp_path, timeout_s=0), WriteLock(tmp_path, timeout_s=0)
+    first.acquire()
+    try:
+        (tmp_path / HOLDER_FILE).write_text('{"pid": 12', encoding="utf-8")
+        with pytest.raises(StoreBusy, match="being written by another process; one writer at a time"):
+            second.acquire()
+    finally:
+        first.release()
+    second.acquire()
+    second.release()
 
 
 # --- damage: each file of a generation truncated, zeroed or deleted ---------------------------------
