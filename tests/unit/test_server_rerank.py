@@ -436,3 +436,13 @@ def test_max_tokens_per_doc_truncates_like_cohere_and_the_server_caps_it(reranke
     assert capped.json()["results"][0]["relevance_score"] == pytest.approx(
         reranker.score("q", [cut_to[12]])[0], abs=1e-5
     )
+
+
+@pytest.mark.parametrize("truncate", [None, True, False])
+def test_tei_rerank_of_no_texts_is_an_empty_ranking_whatever_truncate_says(
+    client: TestClient, truncate: bool | None
+) -> None:
+    # Found by the fuzzer: `truncate: false` with no texts was a 500.
+    body = {"query": "q", "texts": []} | ({} if truncate is None else {"truncate": truncate})
+    response = client.post("/rerank", json=body)
+    assert response.status_code == 200 and response.json() == []

@@ -124,6 +124,8 @@ def logit(probability: float) -> float:
 
 async def _refuse_long_texts(state: ServerState, texts: Sequence[str]) -> None:
     """With ``truncate: false``, TEI refuses rather than cuts: a 422 for the first text over the cap."""
+    if not texts:  # the tokenizer fails on an empty batch; nothing is over the cap
+        return
     limit = state.settings.max_tokens_per_doc
     tokenizer = state.reranker.loaded_model.tokenizer
     encoded = await asyncio.to_thread(tokenizer, list(texts), add_special_tokens=False)
