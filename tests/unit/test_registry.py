@@ -89,7 +89,7 @@ def test_a_release_during_a_load_on_the_same_thread_does_not_deadlock():
 def test_clear_collects_garbage_only_when_it_dropped_a_model(tiny_qwen3_dir, monkeypatch):
     # Tests clear the registry around each test; a full collection there cost half a second each.
     collections = []
-    monkeypatch.setattr("qwen3_rerank.registry.gc.collect", lambda: collections.append(1))
+    monkeypatch.setattr("qwen3_rerank.registry._free_memory", lambda: collections.append(1))
     shared_models.clear()
     assert collections == []
     Qwen3Reranker(str(tiny_qwen3_dir), device="cpu")
